@@ -1,0 +1,133 @@
+"""The one place counseldesk reads its configuration from.
+
+Every field is an environment variable of the same name in upper case (``DATABASE_URL``,
+``PORT``...), or a line in a ``.env`` file in the working directory. The README lists them all.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# A token in the shape Telegram issues, used to talk to the built-in emulator. It is no secret: the
+# emulator accepts any token and never leaves loopback.
+EMULATOR_BOT_TOKEN = "1000000001:counseldesk-emulator-token"  # noqa: S105
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    # --- storage -------------------------------------------------------------------------------
+    database_url: str | None = Field(
+        default=None,
+        description="PostgreSQL URL (postgresql://user:pass@host:5432/db). Unset: an embedded "
+        "PostgreSQL is started under VAR_DIR.",
+    )
+    redis_url: str | None = Field(
+        default=None,
+        description="Redis URL. Unset: sessions live in PostgreSQL, rate limits and bot state "
+        "in-process/PostgreSQL (single instance only).",
+    )
+    var_dir: Path = Field(
+        default=Path("var"), description="Where the embedded PostgreSQL and runtime files live."
+    )
+    db_pool_min: int = Field(default=5, ge=1, description="Connections kept open in the pool.")
+    db_pool_max: int = Field(default=20, ge=1, description="Most connections the pool opens.")
+    db_idle_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds after which a pooled connection is replaced on its next checkout.",
+    )
+    db_connect_timeout: float = Field(
+        default=2.0, gt=0, description="Seconds to wait while opening a new database connection."
+    )
+    db_pool_timeout: float = Field(
+        default=10.0, gt=0, description="Seconds a request waits for a free pooled connection."
+    )
+
+    # --- web ---------------------------------------------------------------------------------
+    host: str = Field(default="127.0.0.1", description="Address the web server binds to.")
+    port: int = Field(default=8000, ge=1, le=65535, description="Port of the web server.")
+    cookie_secure: bool = Field(
+        default=False, description="Send cookies only over HTTPS (set true behind TLS)."
+    )
+    session_idle_hours: float = Field(
+        default=12.0, gt=0, description="A dashboard session ends after this long without use."
+    )
+    login_max_failures: int = Field(
+        default=5, ge=1, description="Failed logins per email and address before a pause."
+    )
+    login_window_seconds: int = Field(
+        default=900, ge=1, description="Window over which failed logins are counted."
+    )
+
+    # --- telegram ----------------------------------------------------------------------------
+    telegram_bot_token: SecretStr | None = Field(
+        default=None, description="Bot token from @BotFather. Unset: the built-in emulator is used."
+    )
+    telegram_api_url: str = Field(
+        default="https://api.telegram.org", description="Bot API server for a real token."
+    )
+    emulator_host: str = Field(default="127.0.0.1", description="Address of the emulator.")
+    emulator_port: int = Field(
+        default=8081, ge=0, le=65535, description="Port of the emulator (0: any free port)."
+    )
+    webhook_url: str | None = Field(
+        default=None,
+        description="Public HTTPS URL of /telegram/webhook. Set: the bot uses a webhook; "
+        "unset: long polling.",
+    )
+    webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="Secret Telegram echoes in X-Telegram-Bot-Api-Secret-Token; required with "
+        "WEBHOOK_URL.",
+    )
+
+    # --- office ------------------------------------------------------------------------------
+    office_timezone: str = Field(
+        default="Africa/Nairobi", description="IANA time zone the office works in."
+    )
+    office_name: str = Field(default="Counseling Office", description="Shown to students.")
+
+    # --- logging -----------------------------------------------------------------------------
+    log_level: str = Field(default="INFO", description="Python logging level.")
+
+    @field_validator("office_timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.office_timezone)
+
+    @property
+    def uses_emulator(self) -> bool:
+        return self.telegram_bot_token is None
+
+    @property
+    def bot_token(self) -> str:
+        if self.telegram_bot_token is None:
+            return EMULATOR_BOT_TOKEN
+        return self.telegram_bot_token.get_secret_value()
+
+    @property
+    def emulator_url(self) -> str:
+        return f"http://{self.emulator_host}:{self.emulator_port}"
+
+    @property
+    def bot_api_url(self) -> str:
+        return self.emulator_url if self.uses_emulator else self.telegram_api_url
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,20 @@
+"""Every feature's models in one import, so Alembic (and `alembic check`) sees the whole schema."""
+
+from counseldesk.content.models import OfficeSettings
+from counseldesk.db.base import Base
+from counseldesk.staff.models import Counselor, StaffSession
+from counseldesk.students.models import Student, UserSession
+from counseldesk.support.models import SupportCategory
+from counseldesk.telegram.models import BotState, ProcessedUpdate
+
+__all__ = [
+    "Base",
+    "BotState",
+    "Counselor",
+    "OfficeSettings",
+    "ProcessedUpdate",
+    "StaffSession",
+    "Student",
+    "SupportCategory",
+    "UserSession",
+]

@@ -1,0 +1,160 @@
+"""Test fixtures: a real PostgreSQL with the schema built by the migrations, each test inside a
+transaction that is rolled back; a real Redis where the code path uses Redis.
+
+Where the servers come from:
+- TEST_DATABASE_URL: a PostgreSQL server URL (any database on it; the suite creates and drops its
+  own `counseldesk_test`). Unset: the embedded PostgreSQL under var/test-pgdata.
+- TEST_REDIS_URL: a Redis URL whose database the suite may flush (CI uses database 15). Unset:
+  tests that need Redis are skipped (the in-process variants still run).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+from redis.asyncio import Redis
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from counseldesk.config import Settings
+from counseldesk.db import migrate
+from counseldesk.db.embedded import EmbeddedPostgres
+from counseldesk.db.engine import Database, create_engine
+from counseldesk.db.urls import to_asyncpg_url
+from counseldesk.runtime import Runtime
+from counseldesk.web.app import create_app
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_DB_NAME = "counseldesk_test"
+
+
+def make_settings(**overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "database_url": None,
+        "redis_url": None,
+        "var_dir": ROOT / "var" / "test",
+        "telegram_bot_token": None,
+        "emulator_port": 0,
+        "office_timezone": "Africa/Nairobi",
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def server_url() -> Iterator[str]:
+    """URL of a PostgreSQL server's maintenance database (where we may CREATE DATABASE)."""
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        yield url
+        return
+    embedded = EmbeddedPostgres(ROOT / "var" / "test", database="postgres")
+    yield embedded.start()
+    embedded.stop()
+
+
+async def _recreate_database(server: str, name: str) -> str:
+    admin_url = to_asyncpg_url(server)
+    engine = create_engine(str(admin_url.render_as_string(hide_password=False)), make_settings())
+    async with engine.connect() as conn:
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    await engine.dispose()
+    return admin_url.set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+async def database_url(server_url: str) -> str:
+    """A fresh database whose schema was built by running every migration."""
+    url = await _recreate_database(server_url, TEST_DB_NAME)
+    migrate.upgrade(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(database_url, make_settings())
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def db(engine: AsyncEngine) -> AsyncIterator[Database]:
+    """A Database whose sessions all live inside one outer transaction, rolled back at the end.
+
+    Commits inside the code under test become savepoint releases, so the code runs unchanged.
+    """
+    async with engine.connect() as conn:
+        outer = await conn.begin()
+        sessionmaker = async_sessionmaker(
+            bind=conn, expire_on_commit=False, join_transaction_mode="create_savepoint"
+        )
+        yield Database(engine, sessionmaker)
+        await outer.rollback()
+
+
+@pytest.fixture
+async def session(db: Database) -> AsyncIterator[AsyncSession]:
+    """A session for arranging and inspecting data inside the test's transaction."""
+    async with db.sessionmaker() as session:
+        yield session
+
+
+def _redis_url() -> str:
+    url = os.environ.get("TEST_REDIS_URL")
+    if not url:
+        pytest.skip("TEST_REDIS_URL is not set")
+    return url
+
+
+@asynccontextmanager
+async def _fresh_redis() -> AsyncIterator[Redis]:
+    client = Redis.from_url(_redis_url(), decode_responses=True)
+    await client.flushdb()
+    try:
+        yield client
+    finally:
+        await client.flushdb()
+        await client.aclose()
+
+
+@pytest.fixture
+async def redis() -> AsyncIterator[Redis]:
+    """A real, empty Redis (skips the test when TEST_REDIS_URL is unset)."""
+    async with _fresh_redis() as client:
+        yield client
+
+
+@pytest.fixture(params=["no-redis", "redis"])
+async def redis_or_none(request: pytest.FixtureRequest) -> AsyncIterator[Redis | None]:
+    """Runs a test twice: once without Redis (in-process/PostgreSQL paths), once with it."""
+    if request.param == "no-redis":
+        yield None
+        return
+    async with _fresh_redis() as client:
+        yield client
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return make_settings()
+
+
+@pytest.fixture
+def runtime(db: Database, settings: Settings, redis_or_none: Redis | None) -> Runtime:
+    """The process runtime, once without Redis and once with it (when TEST_REDIS_URL is set)."""
+    return Runtime(settings=settings, db=db, redis=redis_or_none)
+
+
+@pytest.fixture
+async def client(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(runtime)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client
