@@ -27,6 +27,7 @@ from counseldesk.db.embedded import EmbeddedPostgres
 from counseldesk.db.engine import Database, create_engine
 from counseldesk.db.urls import to_asyncpg_url
 from counseldesk.runtime import Runtime
+from counseldesk.staff.models import Counselor
 from counseldesk.web.app import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,7 +59,7 @@ def server_url() -> Iterator[str]:
     embedded.stop()
 
 
-async def _recreate_database(server: str, name: str) -> str:
+async def recreate_database(server: str, name: str) -> str:
     admin_url = to_asyncpg_url(server)
     engine = create_engine(str(admin_url.render_as_string(hide_password=False)), make_settings())
     async with engine.connect() as conn:
@@ -72,7 +73,7 @@ async def _recreate_database(server: str, name: str) -> str:
 @pytest.fixture(scope="session")
 async def database_url(server_url: str) -> str:
     """A fresh database whose schema was built by running every migration."""
-    url = await _recreate_database(server_url, TEST_DB_NAME)
+    url = await recreate_database(server_url, TEST_DB_NAME)
     migrate.upgrade(url)
     return url
 
@@ -158,3 +159,65 @@ async def client(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         yield client
+
+
+# --- staff: password hashing, logged-in clients ------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """argon2 with the smallest parameters: production's take 0.1 s per hash, which adds up over
+    hundreds of logins. Hashes made in tests are still real argon2id hashes."""
+    from argon2 import PasswordHasher
+
+    from counseldesk.staff import passwords
+
+    monkeypatch.setattr(
+        passwords, "hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    )
+
+
+@pytest.fixture
+async def counselor(session: AsyncSession) -> Counselor:
+    """An active counselor whose password is tests.factories.DEFAULT_PASSWORD."""
+    from tests.factories import make_counselor
+
+    return await make_counselor(session, full_name="Wanjiku Kamau")
+
+
+@pytest.fixture
+async def admin(session: AsyncSession) -> Counselor:
+    """An active administrator whose password is tests.factories.DEFAULT_PASSWORD."""
+    from tests.factories import make_admin
+
+    return await make_admin(session, full_name="Amina Odhiambo")
+
+
+async def log_in(client: httpx.AsyncClient, email: str, password: str | None = None) -> str:
+    """Log `client` in through the JSON API; it then sends the CSRF header on every request.
+
+    Returns the CSRF token. The client keeps the session cookie like a browser would.
+    """
+    from tests.factories import DEFAULT_PASSWORD
+
+    response = await client.post(
+        "/api/auth/login", json={"email": email, "password": password or DEFAULT_PASSWORD}
+    )
+    assert response.status_code == 200, response.text
+    token: str = response.json()["csrf_token"]
+    client.headers["X-CSRF-Token"] = token
+    return token
+
+
+@pytest.fixture
+async def counselor_client(client: httpx.AsyncClient, counselor: Counselor) -> httpx.AsyncClient:
+    """`client`, logged in as `counselor` (use either this or admin_client in a test)."""
+    await log_in(client, counselor.email)
+    return client
+
+
+@pytest.fixture
+async def admin_client(client: httpx.AsyncClient, admin: Counselor) -> httpx.AsyncClient:
+    """`client`, logged in as `admin` (use either this or counselor_client in a test)."""
+    await log_in(client, admin.email)
+    return client

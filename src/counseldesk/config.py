@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # A token in the shape Telegram issues, used to talk to the built-in emulator. It is no secret: the
@@ -91,7 +91,6 @@ class Settings(BaseSettings):
     office_timezone: str = Field(
         default="Africa/Nairobi", description="IANA time zone the office works in."
     )
-    office_name: str = Field(default="Counseling Office", description="Shown to students.")
 
     # --- logging -----------------------------------------------------------------------------
     log_level: str = Field(default="INFO", description="Python logging level.")
@@ -104,6 +103,12 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {value!r}") from exc
         return value
+
+    @model_validator(mode="after")
+    def _webhook_needs_secret(self) -> Settings:
+        if self.webhook_url and self.webhook_secret is None:
+            raise ValueError("WEBHOOK_SECRET is required when WEBHOOK_URL is set")
+        return self
 
     @property
     def tz(self) -> ZoneInfo:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, Identity, SmallInteger, String, func
+from sqlalchemy import BigInteger, CheckConstraint, Identity, Index, SmallInteger, String, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from counseldesk.db.base import Base, TimestampMixin
@@ -12,7 +12,11 @@ class Student(TimestampMixin, Base):
     """A registered student. `telegram_user_id` is the shard key of everything a student owns."""
 
     __tablename__ = "students"
-    __table_args__ = (CheckConstraint("year_of_study BETWEEN 1 AND 6", name="year_of_study_range"),)
+    __table_args__ = (
+        CheckConstraint("year_of_study BETWEEN 1 AND 6", name="year_of_study_range"),
+        # "Registered this week" on the home page: a range scan instead of a full count.
+        Index("ix_students_created_at", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     telegram_user_id: Mapped[int] = mapped_column(BigInteger, unique=True)
@@ -38,4 +42,3 @@ class UserSession(Base):
     language_code: Mapped[str | None] = mapped_column(String(16))
     first_seen_at: Mapped[datetime] = mapped_column(server_default=func.now())
     last_seen_at: Mapped[datetime] = mapped_column(server_default=func.now(), index=True)
-    update_count: Mapped[int] = mapped_column(BigInteger, server_default="1")

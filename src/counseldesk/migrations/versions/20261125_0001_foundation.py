@@ -112,6 +112,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("admission_no", name=op.f("uq_students_admission_no")),
         sa.UniqueConstraint("telegram_user_id", name=op.f("uq_students_telegram_user_id")),
     )
+    op.create_index("ix_students_created_at", "students", ["created_at"], unique=False)
     op.create_table(
         "support_categories",
         sa.Column("id", sa.SmallInteger(), sa.Identity(always=False), nullable=False),
@@ -164,7 +165,6 @@ def upgrade() -> None:
             server_default=sa.text("now()"),
             nullable=False,
         ),
-        sa.Column("update_count", sa.BigInteger(), server_default="1", nullable=False),
         sa.PrimaryKeyConstraint("telegram_user_id", name=op.f("pk_user_sessions")),
     )
     op.create_index(
@@ -211,6 +211,7 @@ def downgrade() -> None:
     )
     op.drop_table("telegram_processed_updates")
     op.drop_table("support_categories")
+    op.drop_index("ix_students_created_at", table_name="students")
     op.drop_table("students")
     op.drop_table("office_settings")
     op.drop_table("counselors")

@@ -1,0 +1,202 @@
+"""`counseldesk` command line: run the system, migrate, manage counselors, load data."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
+
+import typer
+
+from counseldesk.config import Settings, get_settings
+from counseldesk.db import migrate as migrations
+from counseldesk.errors import CounseldeskError
+from counseldesk.runtime import Runtime, database_url
+
+app = typer.Typer(
+    help="counseldesk: a counseling office's Telegram bot, dashboard and worker.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+T = TypeVar("T")
+
+
+def _setup_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+    )
+    # aiogram logs every handled update at INFO; that is noise at our volumes.
+    logging.getLogger("aiogram.event").setLevel(logging.WARNING)
+
+
+def _run_async(main: Callable[[Runtime], Awaitable[T]], *, migrate_first: bool = False) -> T:
+    """Resolve the database (starting the embedded one if needed), run `main`, clean up."""
+    settings = get_settings()
+    _setup_logging(settings)
+    with database_url(settings) as url:
+        if migrate_first:
+            migrations.upgrade(url)
+
+        async def runner() -> T:
+            runtime = Runtime.open(settings, url)
+            try:
+                return await main(runtime)
+            finally:
+                await runtime.close()
+
+        try:
+            import uvloop
+
+            loop_factory = uvloop.new_event_loop
+        except ImportError:  # pragma: no cover - uvloop ships with uvicorn[standard] on Linux
+            loop_factory = None
+        with asyncio.Runner(loop_factory=loop_factory) as loop_runner:
+            return loop_runner.run(runner())
+
+
+def _fail(message: str) -> None:
+    typer.secho(message, fg=typer.colors.RED, err=True)
+    raise typer.Exit(code=1)
+
+
+@app.command()
+def serve(
+    demo: Annotated[
+        bool, typer.Option(help="Load demo data on first start (an empty database).")
+    ] = False,
+) -> None:
+    """Everything in one process, for development: web, bot, worker (and the emulator)."""
+    from counseldesk.demo import DEMO_ADMIN_EMAIL, DEMO_PASSWORD, load_demo_data
+    from counseldesk.serve import Parts, run_parts
+
+    async def main(runtime: Runtime) -> None:
+        settings = runtime.settings
+        if demo:
+            async with runtime.db.unit_of_work() as session:
+                created = await load_demo_data(session)
+            if created:
+                typer.echo("Loaded demo data (counselors, categories, students).")
+        parts = Parts(web=True, bot_polling=True, worker=True, emulator=settings.uses_emulator)
+        banner = [
+            "",
+            f"  counseldesk dashboard:  http://{settings.host}:{settings.port}",
+        ]
+        if demo:
+            banner.append(f"  demo login:             {DEMO_ADMIN_EMAIL} / {DEMO_PASSWORD}")
+        if settings.uses_emulator:
+            banner.append(
+                "  bot:                    built-in Telegram emulator — chat with it on the "
+                "dashboard's Student simulator page"
+            )
+        banner += ["  stop:                   Ctrl-C", ""]
+        typer.echo("\n".join(banner))
+        await run_parts(runtime, parts)
+
+    _run_async(main, migrate_first=True)
+
+
+@app.command()
+def web() -> None:
+    """The dashboard, JSON API and (with WEBHOOK_URL) the Telegram webhook."""
+    from counseldesk.serve import Parts, run_parts
+
+    _run_async(lambda runtime: run_parts(runtime, Parts(web=True)))
+
+
+@app.command()
+def bot() -> None:
+    """The bot by long polling (use `web` with WEBHOOK_URL for webhook delivery instead)."""
+    from counseldesk.serve import Parts, run_parts
+
+    async def main(runtime: Runtime) -> None:
+        if runtime.settings.webhook_url:
+            _fail("WEBHOOK_URL is set: updates go to `counseldesk web`; unset it to poll.")
+        await run_parts(runtime, Parts(bot_polling=True, emulator=runtime.settings.uses_emulator))
+
+    _run_async(main)
+
+
+@app.command()
+def worker() -> None:
+    """Background jobs: maintenance now, the outbox as features need it."""
+    from counseldesk.serve import Parts, run_parts
+
+    _run_async(lambda runtime: run_parts(runtime, Parts(worker=True)))
+
+
+@app.command()
+def migrate() -> None:
+    """Apply database migrations up to the newest."""
+    settings = get_settings()
+    _setup_logging(settings)
+    with database_url(settings) as url:
+        migrations.upgrade(url)
+    typer.echo("Database is up to date.")
+
+
+@app.command("create-counselor")
+def create_counselor(
+    email: Annotated[str, typer.Option(help="Login e-mail.")],
+    name: Annotated[str, typer.Option(help="Full name shown to students.")],
+    password: Annotated[
+        str | None,
+        typer.Option(help="Password (at least 8 characters); prompted for, or read from stdin."),
+    ] = None,
+    admin: Annotated[bool, typer.Option("--admin", help="Give the admin role.")] = False,
+) -> None:
+    """Create a counselor (or an admin) who can log in to the dashboard."""
+    from counseldesk.staff import service as staff
+    from counseldesk.staff.models import Role
+
+    if password is None:
+        if sys.stdin.isatty():
+            password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+        else:
+            password = sys.stdin.readline().rstrip("\n")
+
+    async def main(runtime: Runtime) -> str:
+        async with runtime.db.unit_of_work() as session:
+            counselor = await staff.create_counselor(
+                session,
+                email=email,
+                full_name=name,
+                password=password or "",
+                role=Role.ADMIN if admin else Role.COUNSELOR,
+            )
+            return f"Created {counselor.role.value} {counselor.email} (id {counselor.id})."
+
+    try:
+        typer.echo(_run_async(main, migrate_first=True))
+    except CounseldeskError as exc:
+        _fail(exc.message)
+
+
+@app.command("demo-data")
+def demo_data() -> None:
+    """Load the demo counselors, categories, office details and students (once)."""
+    from counseldesk.demo import DEMO_ADMIN_EMAIL, DEMO_PASSWORD, load_demo_data
+
+    async def main(runtime: Runtime) -> bool:
+        async with runtime.db.unit_of_work() as session:
+            return await load_demo_data(session)
+
+    if _run_async(main, migrate_first=True):
+        typer.echo(f"Demo data loaded. Log in as {DEMO_ADMIN_EMAIL} / {DEMO_PASSWORD}.")
+    else:
+        typer.echo("The database already has counselors; demo data was not loaded again.")
+
+
+@app.command()
+def emulator() -> None:
+    """Only the Telegram emulator, for running `web` and `bot` as separate processes."""
+    from counseldesk.serve import Parts, run_parts
+
+    _run_async(lambda runtime: run_parts(runtime, Parts(emulator=True)))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()
