@@ -65,7 +65,7 @@ class System:
             await self.emulator.start()
             # The dashboard's simulator finds the emulator through the settings.
             self.runtime.settings = settings = settings.model_copy(
-                update={"emulator_port": int(self.emulator.url.rsplit(":", 1)[1])}
+                update={"emulator_port": self.emulator.port}
             )
             log.info("Telegram emulator on %s (no TELEGRAM_BOT_TOKEN set)", self.emulator.url)
 
