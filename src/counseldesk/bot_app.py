@@ -37,7 +37,7 @@ def create_dispatcher(runtime: Runtime) -> Dispatcher:
     # Order matters: the unit of work opens the session the student context then uses.
     dispatcher.update.outer_middleware(UnitOfWorkMiddleware(runtime.db))
     dispatcher.update.outer_middleware(StudentContextMiddleware())
-    dispatcher.include_router(students_bot.router)
+    dispatcher.include_router(students_bot.create_router())
     dispatcher.errors.register(_on_error)
     return dispatcher
 

@@ -31,6 +31,8 @@ def _setup_logging(settings: Settings) -> None:
     )
     # aiogram logs every handled update at INFO; that is noise at our volumes.
     logging.getLogger("aiogram.event").setLevel(logging.WARNING)
+    # pgserver narrates every pg_ctl call at INFO.
+    logging.getLogger("pgserver").setLevel(logging.WARNING)
 
 
 def _run_async(main: Callable[[Runtime], Awaitable[T]], *, migrate_first: bool = False) -> T:
@@ -71,7 +73,7 @@ def serve(
 ) -> None:
     """Everything in one process, for development: web, bot, worker (and the emulator)."""
     from counseldesk.demo import DEMO_ADMIN_EMAIL, DEMO_PASSWORD, load_demo_data
-    from counseldesk.serve import Parts, run_parts
+    from counseldesk.serve import Parts, System, run_parts
 
     async def main(runtime: Runtime) -> None:
         settings = runtime.settings
@@ -81,20 +83,20 @@ def serve(
             if created:
                 typer.echo("Loaded demo data (counselors, categories, students).")
         parts = Parts(web=True, bot_polling=True, worker=True, emulator=settings.uses_emulator)
-        banner = [
-            "",
-            f"  counseldesk dashboard:  http://{settings.host}:{settings.port}",
-        ]
-        if demo:
-            banner.append(f"  demo login:             {DEMO_ADMIN_EMAIL} / {DEMO_PASSWORD}")
-        if settings.uses_emulator:
-            banner.append(
-                "  bot:                    built-in Telegram emulator — chat with it on the "
-                "dashboard's Student simulator page"
-            )
-        banner += ["  stop:                   Ctrl-C", ""]
-        typer.echo("\n".join(banner))
-        await run_parts(runtime, parts)
+
+        def banner(system: System) -> None:
+            lines = ["", f"  counseldesk dashboard:  {system.web_url}"]
+            if demo:
+                lines.append(f"  demo login:             {DEMO_ADMIN_EMAIL} / {DEMO_PASSWORD}")
+            if system.emulator is not None:
+                lines.append(
+                    "  bot:                    built-in Telegram emulator — open "
+                    "Student simulator in the dashboard to chat with it"
+                )
+            lines += ["  stop:                   Ctrl-C", ""]
+            typer.echo("\n".join(lines))
+
+        await run_parts(runtime, parts, on_started=banner)
 
     _run_async(main, migrate_first=True)
 

@@ -12,14 +12,14 @@ from counseldesk.staff.models import Counselor, Role
 from counseldesk.students.models import Student
 from counseldesk.support.models import SupportCategory
 
-DEMO_ADMIN_EMAIL = "admin@counseldesk.local"
+DEMO_ADMIN_EMAIL = "admin@counseldesk.example"
 # Printed on the console by `make run`; a demo installation is not a production one.
 DEMO_PASSWORD = "counseldesk-demo"  # noqa: S105
 
 COUNSELORS = [
-    ("amina.otieno@counseldesk.local", "Dr. Amina Otieno"),
-    ("brian.kiptoo@counseldesk.local", "Brian Kiptoo"),
-    ("grace.wanjiru@counseldesk.local", "Grace Wanjiru"),
+    ("amina.otieno@counseldesk.example", "Dr. Amina Otieno"),
+    ("brian.kiptoo@counseldesk.example", "Brian Kiptoo"),
+    ("grace.wanjiru@counseldesk.example", "Grace Wanjiru"),
 ]
 
 CATEGORIES = [

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import uvicorn
@@ -85,6 +86,7 @@ class System:
                 log_level=settings.log_level.lower(),
                 proxy_headers=True,
                 access_log=False,
+                log_config=None,  # the process's logging, set up once by the CLI
             )
             self.web_server = EmbeddedServer(config)
             self.tasks.append(asyncio.create_task(self.web_server.serve(), name="web"))
@@ -140,13 +142,17 @@ class System:
             await self.emulator.stop()
 
 
-async def run_parts(runtime: Runtime, parts: Parts) -> None:
+async def run_parts(
+    runtime: Runtime, parts: Parts, on_started: Callable[[System], None] | None = None
+) -> None:
     system = System(runtime, parts)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, system.stopping.set)
     try:
         await system.start()
+        if on_started is not None:
+            on_started(system)
         await system.wait()
     finally:
         await system.stop()

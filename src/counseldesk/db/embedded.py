@@ -27,13 +27,15 @@ class EmbeddedPostgres:
 
     def start(self) -> str:
         """Start or join the server, make sure the database exists, return its asyncpg URL."""
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            from pgserver.postgres_server import get_server
-
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
         log.info("embedded PostgreSQL in %s", self.pgdata)
-        self._server = get_server(self.pgdata, cleanup_mode="stop")
+        # pgserver warns about its own imports and about a missing XDG_RUNTIME_DIR (it then
+        # uses /tmp, which is fine for a development server).
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from pgserver.postgres_server import get_server
+
+            self._server = get_server(self.pgdata, cleanup_mode="stop")
         exists = self._server.psql(
             f"SELECT 1 FROM pg_database WHERE datname = '{self.database}';"  # noqa: S608 - constant
         )

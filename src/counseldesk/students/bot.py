@@ -17,8 +17,6 @@ from counseldesk.students import keyboards, service
 from counseldesk.students.models import Student
 from counseldesk.telegram.replies import Replies
 
-router = Router(name="students")
-
 
 class Registering(StatesGroup):
     full_name = State()
@@ -34,7 +32,6 @@ def _show_menu(replies: Replies, lang: str | None) -> None:
 # --- commands ---------------------------------------------------------------------------------
 
 
-@router.message(CommandStart())
 async def start(
     message: Message,
     state: FSMContext,
@@ -55,13 +52,11 @@ async def start(
     replies.send(t("registration.ask_name", lang))
 
 
-@router.message(Command("cancel"))
 async def cancel(message: Message, state: FSMContext, lang: str | None, replies: Replies) -> None:
     await state.clear()
     replies.send(t("common.cancelled", lang), ReplyKeyboardRemove())
 
 
-@router.message(Command("menu"))
 async def menu(
     message: Message, student: Student | None, lang: str | None, replies: Replies
 ) -> None:
@@ -71,7 +66,6 @@ async def menu(
     _show_menu(replies, lang)
 
 
-@router.message(Command("help"))
 async def help_(
     message: Message, student: Student | None, lang: str | None, replies: Replies
 ) -> None:
@@ -81,7 +75,6 @@ async def help_(
 # --- registration, one question at a time -----------------------------------------------------
 
 
-@router.message(Registering.full_name)
 async def got_name(message: Message, state: FSMContext, lang: str | None, replies: Replies) -> None:
     try:
         name = service.check_full_name(message.text)
@@ -94,7 +87,6 @@ async def got_name(message: Message, state: FSMContext, lang: str | None, replie
     replies.send(t("registration.ask_admission", lang, name=name))
 
 
-@router.message(Registering.admission_no)
 async def got_admission_no(
     message: Message,
     state: FSMContext,
@@ -123,7 +115,6 @@ async def _accept_year(year: int, state: FSMContext, lang: str | None, replies: 
     replies.send(t("registration.ask_phone", lang), keyboards.share_phone(lang))
 
 
-@router.message(Registering.year_of_study)
 async def got_year_typed(
     message: Message, state: FSMContext, lang: str | None, replies: Replies
 ) -> None:
@@ -135,7 +126,6 @@ async def got_year_typed(
     await _accept_year(year, state, lang, replies)
 
 
-@router.callback_query(Registering.year_of_study, keyboards.YearCallback.filter())
 async def got_year_button(
     query: CallbackQuery,
     callback_data: keyboards.YearCallback,
@@ -152,7 +142,6 @@ async def got_year_button(
     await _accept_year(year, state, lang, replies)
 
 
-@router.message(Registering.phone, F.contact)
 async def got_contact(
     message: Message,
     state: FSMContext,
@@ -193,12 +182,10 @@ async def got_contact(
     _show_menu(replies, student.language_code)
 
 
-@router.message(Registering.phone)
 async def got_not_a_contact(message: Message, lang: str | None, replies: Replies) -> None:
     replies.send(t("registration.bad_phone_text", lang), keyboards.share_phone(lang))
 
 
-@router.callback_query(StateFilter(Registering))
 async def stray_button_while_registering(
     query: CallbackQuery, lang: str | None, replies: Replies
 ) -> None:
@@ -208,7 +195,6 @@ async def stray_button_while_registering(
 # --- the menu ---------------------------------------------------------------------------------
 
 
-@router.callback_query(keyboards.MenuCallback.filter())
 async def menu_button(
     query: CallbackQuery,
     callback_data: keyboards.MenuCallback,
@@ -246,7 +232,6 @@ async def menu_button(
         replies.edit(message_id, text, markup)
 
 
-@router.message()
 async def anything_else(
     message: Message, student: Student | None, lang: str | None, replies: Replies
 ) -> None:
@@ -254,3 +239,24 @@ async def anything_else(
         replies.send(t("common.register_first", lang))
         return
     replies.send(t("common.unknown", lang), keyboards.main_menu(lang))
+
+
+def create_router() -> Router:
+    """A fresh router per dispatcher (aiogram attaches a router to one dispatcher only)."""
+    router = Router(name="students")
+    router.message.register(start, CommandStart())
+    router.message.register(cancel, Command("cancel"))
+    router.message.register(menu, Command("menu"))
+    router.message.register(help_, Command("help"))
+    router.message.register(got_name, Registering.full_name)
+    router.message.register(got_admission_no, Registering.admission_no)
+    router.message.register(got_year_typed, Registering.year_of_study)
+    router.callback_query.register(
+        got_year_button, Registering.year_of_study, keyboards.YearCallback.filter()
+    )
+    router.message.register(got_contact, Registering.phone, F.contact)
+    router.message.register(got_not_a_contact, Registering.phone)
+    router.callback_query.register(stray_button_while_registering, StateFilter(Registering))
+    router.callback_query.register(menu_button, keyboards.MenuCallback.filter())
+    router.message.register(anything_else)
+    return router
