@@ -1,0 +1,97 @@
+"""The command line as an operator uses it: a real process against a real database."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from sqlalchemy import select
+
+from counseldesk.db import migrate
+from counseldesk.db.engine import Database
+from counseldesk.staff.models import Counselor, Role
+from tests.conftest import make_settings, recreate_database
+
+
+def _cli(database_url: str, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "WARNING"}
+    return subprocess.run(  # noqa: S603 - our own CLI with fixed arguments
+        [sys.executable, "-m", "counseldesk.cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+async def cli_database(server_url: str) -> str:
+    url = await recreate_database(server_url, "counseldesk_cli")
+    migrate.upgrade(url)
+    return url
+
+
+async def _counselor(url: str, email: str) -> Counselor | None:
+    db = Database.from_url(url, make_settings())
+    try:
+        async with db.unit_of_work() as session:
+            return (
+                await session.execute(select(Counselor).where(Counselor.email == email))
+            ).scalar_one_or_none()
+    finally:
+        await db.dispose()
+
+
+# First in the module: demo data loads only into a database without counselors.
+def test_migrate_and_demo_data_are_repeatable(cli_database: str) -> None:
+    assert _cli(cli_database, "migrate").returncode == 0
+    first = _cli(cli_database, "demo-data")
+    assert first.returncode == 0, first.stderr
+    assert "Demo data loaded" in first.stdout
+    second = _cli(cli_database, "demo-data")
+    assert second.returncode == 0
+    assert "not loaded again" in second.stdout
+
+
+async def test_create_counselor_reads_the_password_from_stdin(cli_database: str) -> None:
+    result = _cli(
+        cli_database,
+        "create-counselor",
+        "--email",
+        "Chief@Example.edu",
+        "--name",
+        "Head of Office",
+        "--admin",
+        stdin="a-long-password\n",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Created admin chief@example.edu" in result.stdout
+    counselor = await _counselor(cli_database, "chief@example.edu")
+    assert counselor is not None and counselor.role is Role.ADMIN and counselor.is_active
+
+
+async def test_create_counselor_refuses_a_duplicate_and_a_short_password(
+    cli_database: str,
+) -> None:
+    args = ("create-counselor", "--email", "dup@example.edu", "--name", "Dup Licate")
+    assert _cli(cli_database, *args, "--password", "first-password").returncode == 0
+    again = _cli(cli_database, *args, "--password", "other-password")
+    assert again.returncode == 1
+    assert "already" in again.stderr.lower()
+    short = _cli(
+        cli_database,
+        "create-counselor",
+        "--email",
+        "s@example.edu",
+        "--name",
+        "Sh Ort",
+        "--password",
+        "short",
+    )
+    assert short.returncode == 1
+    assert "8" in short.stderr
+    assert await _counselor(cli_database, "s@example.edu") is None
