@@ -4,17 +4,28 @@ from counseldesk.content.models import OfficeSettings
 from counseldesk.db.base import Base
 from counseldesk.staff.models import Counselor, StaffSession
 from counseldesk.students.models import Student, UserSession
-from counseldesk.support.models import SupportCategory
-from counseldesk.telegram.models import BotState, ProcessedUpdate
+from counseldesk.support.models import (
+    CrisisTerm,
+    SupportCategory,
+    SupportMessage,
+    SupportTicket,
+    TicketRead,
+)
+from counseldesk.telegram.models import BotState, Notification, ProcessedUpdate
 
 __all__ = [
     "Base",
     "BotState",
     "Counselor",
+    "CrisisTerm",
+    "Notification",
     "OfficeSettings",
     "ProcessedUpdate",
     "StaffSession",
     "Student",
     "SupportCategory",
+    "SupportMessage",
+    "SupportTicket",
+    "TicketRead",
     "UserSession",
 ]

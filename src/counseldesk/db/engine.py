@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from sqlalchemy.ext.asyncio import (
@@ -14,6 +15,7 @@ from sqlalchemy.ext.asyncio import (
 
 from counseldesk.config import Settings
 from counseldesk.db.urls import to_asyncpg_url
+from counseldesk.realtime.events import EventSink, take_events
 
 
 def create_engine(url: str, settings: Settings) -> AsyncEngine:
@@ -40,6 +42,8 @@ class Database:
     def __init__(self, engine: AsyncEngine, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         self.engine = engine
         self.sessionmaker = sessionmaker
+        # Where live events go after a commit (the realtime bus); None drops them.
+        self.event_sink: EventSink | None = None
 
     @classmethod
     def from_url(cls, url: str, settings: Settings) -> Database:
@@ -50,16 +54,48 @@ class Database:
     async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
         """Yield a session; commit when the block succeeds, roll back when it raises.
 
-        This is the only place counseldesk commits. Services flush, never commit.
+        This is the only place counseldesk commits. Services flush, never commit. Callbacks
+        registered with `after_commit` run once the commit succeeded, and never after a rollback.
         """
         async with self.sessionmaker() as session:
             try:
                 yield session
             except BaseException:
                 await session.rollback()
+                session.info.pop(_AFTER_COMMIT, None)
+                take_events(session)
                 raise
             else:
                 await session.commit()
+                await run_after_commit(session)
+                events = take_events(session)
+                if events and self.event_sink is not None:
+                    try:
+                        await self.event_sink(events)
+                    except Exception:  # committed data stands; clients resync on reconnect
+                        log.exception("publishing %d live events failed", len(events))
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+_AFTER_COMMIT = "counseldesk.after_commit"
+log = logging.getLogger(__name__)
+
+
+def after_commit(session: AsyncSession, callback: Callable[[], Awaitable[None]]) -> None:
+    """Run `callback` after the session's unit of work commits (a live event, a wake-up call).
+
+    Side effects must not leave before the data they describe is committed: a counselor's screen
+    would otherwise show a message that a rollback then erased.
+    """
+    session.info.setdefault(_AFTER_COMMIT, []).append(callback)
+
+
+async def run_after_commit(session: AsyncSession) -> None:
+    callbacks = session.info.pop(_AFTER_COMMIT, [])
+    for callback in callbacks:
+        try:
+            await callback()
+        except Exception:  # the data is committed; a lost live event must not fail the request
+            log.exception("after-commit callback failed")

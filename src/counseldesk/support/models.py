@@ -1,9 +1,49 @@
 from __future__ import annotations
 
-from sqlalchemy import Identity, SmallInteger, String, Text
+import enum
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Enum,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+    func,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from counseldesk.db.base import Base, CreatedAtMixin
+
+
+def _pg_enum(cls: type[enum.Enum], name: str) -> Enum:
+    return Enum(cls, name=name, values_callable=lambda e: [m.value for m in e])
+
+
+class TicketStatus(enum.StrEnum):
+    OPEN = "open"
+    IN_PROGRESS = "in_progress"
+    REPLIED = "replied"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+
+
+class TicketPriority(enum.StrEnum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    URGENT = "urgent"
+
+
+class SenderType(enum.StrEnum):
+    STUDENT = "student"
+    COUNSELOR = "counselor"
+    SYSTEM = "system"  # timeline events: status changes, assignment, crisis alerts
 
 
 class SupportCategory(CreatedAtMixin, Base):
@@ -16,3 +56,148 @@ class SupportCategory(CreatedAtMixin, Base):
     description: Mapped[str] = mapped_column(Text, server_default="")
     sort_order: Mapped[int] = mapped_column(SmallInteger, server_default="0")
     is_active: Mapped[bool] = mapped_column(server_default="true")
+
+
+class SupportTicket(Base):
+    """A support conversation between one student and the counseling team.
+
+    The inbox lists tickets by last activity; `last_activity_at` and the denormalized preview
+    columns are kept by the service in the same transaction as each message, so a page of the
+    inbox never touches the messages table.
+    """
+
+    __tablename__ = "support_tickets"
+    __table_args__ = (
+        # One index per inbox view, each ending in the keyset (last_activity_at, id).
+        Index("ix_support_tickets_activity", text("last_activity_at DESC"), text("id DESC")),
+        Index(
+            "ix_support_tickets_status_activity",
+            "status",
+            text("last_activity_at DESC"),
+            text("id DESC"),
+        ),
+        Index(
+            "ix_support_tickets_priority_activity",
+            "priority",
+            text("last_activity_at DESC"),
+            text("id DESC"),
+        ),
+        Index(
+            "ix_support_tickets_category_activity",
+            "category_id",
+            text("last_activity_at DESC"),
+            text("id DESC"),
+        ),
+        Index(
+            "ix_support_tickets_assignee_activity",
+            "assigned_counselor_id",
+            text("last_activity_at DESC"),
+            text("id DESC"),
+        ),
+        Index(
+            "ix_support_tickets_unassigned_activity",
+            text("last_activity_at DESC"),
+            text("id DESC"),
+            postgresql_where=text("assigned_counselor_id IS NULL"),
+        ),
+        # The student's own list in the bot.
+        Index("ix_support_tickets_student", "telegram_user_id", text("last_activity_at DESC")),
+        Index(
+            "ix_support_tickets_subject_fts",
+            text("to_tsvector('simple', subject)"),
+            postgresql_using="gin",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    telegram_user_id: Mapped[int] = mapped_column(BigInteger)  # shard key
+    student_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("students.id", ondelete="CASCADE")
+    )
+    category_id: Mapped[int | None] = mapped_column(
+        SmallInteger, ForeignKey("support_categories.id", ondelete="SET NULL")
+    )
+    subject: Mapped[str] = mapped_column(String(200))
+    status: Mapped[TicketStatus] = mapped_column(
+        _pg_enum(TicketStatus, "ticket_status"), server_default=TicketStatus.OPEN.value
+    )
+    priority: Mapped[TicketPriority] = mapped_column(
+        _pg_enum(TicketPriority, "ticket_priority"), server_default=TicketPriority.MEDIUM.value
+    )
+    assigned_counselor_id: Mapped[int | None] = mapped_column(
+        Integer, ForeignKey("counselors.id", ondelete="SET NULL")
+    )
+    crisis_detected_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
+    closed_at: Mapped[datetime | None]
+    # Denormalized from the newest visible message, for the inbox list.
+    last_activity_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    last_message_preview: Mapped[str] = mapped_column(String(200), server_default="")
+    last_sender_type: Mapped[SenderType | None] = mapped_column(_pg_enum(SenderType, "sender_type"))
+    last_student_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    message_count: Mapped[int] = mapped_column(Integer, server_default="0")
+
+
+class SupportMessage(Base):
+    """One entry of a conversation: the student's message, a counselor's reply or internal note,
+    or a system event (status change, assignment) shown in the timeline."""
+
+    __tablename__ = "support_messages"
+    __table_args__ = (
+        # A chat page: the newest 50 of a ticket, then older ones before a message id.
+        Index("ix_support_messages_ticket_id", "ticket_id", text("id DESC")),
+        Index(
+            "ix_support_messages_body_fts",
+            text("to_tsvector('simple', body)"),
+            postgresql_using="gin",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("support_tickets.id", ondelete="CASCADE")
+    )
+    telegram_user_id: Mapped[int] = mapped_column(BigInteger)  # shard key, as on the ticket
+    sender_type: Mapped[SenderType] = mapped_column(_pg_enum(SenderType, "sender_type"))
+    counselor_id: Mapped[int | None] = mapped_column(
+        Integer, ForeignKey("counselors.id", ondelete="SET NULL")
+    )
+    body: Mapped[str] = mapped_column(Text, server_default="")
+    # Internal notes are for counselors only; the student never receives them.
+    is_internal: Mapped[bool] = mapped_column(server_default="false")
+    # Media the student sent: Telegram's file id, fetched through the server when shown.
+    media_kind: Mapped[str | None] = mapped_column(String(16))
+    media_file_id: Mapped[str | None] = mapped_column(String(255))
+    media_file_name: Mapped[str | None] = mapped_column(String(255))
+    media_mime_type: Mapped[str | None] = mapped_column(String(100))
+    telegram_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    # The outbox row that carries a counselor's reply to the student (its delivery state).
+    notification_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("notifications.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class TicketRead(Base):
+    """How far a counselor has read a ticket; unread = student messages after this id."""
+
+    __tablename__ = "support_ticket_reads"
+
+    counselor_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("counselors.id", ondelete="CASCADE"), primary_key=True
+    )
+    ticket_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("support_tickets.id", ondelete="CASCADE"), primary_key=True
+    )
+    last_read_message_id: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
+
+
+class CrisisTerm(CreatedAtMixin, Base):
+    """Words or phrases that mark a message as a possible crisis (admins edit the list)."""
+
+    __tablename__ = "support_crisis_terms"
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    term: Mapped[str] = mapped_column(String(100), unique=True)
