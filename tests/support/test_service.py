@@ -129,7 +129,7 @@ async def test_status_changes_show_in_the_timeline_and_a_closed_ticket_reopens(
         session, counselor, ticket, status=TicketStatus.RESOLVED, priority=TicketPriority.LOW
     )
     await service.do_add_student_message(session, student, ticket, body="one more thing")
-    assert ticket.status is TicketStatus.OPEN
+    assert ticket.status.value == "open"
     system = await session.scalars(
         select(SupportMessage.body)
         .where(

@@ -35,6 +35,9 @@ class BotState(Base):
 
 class NotificationStatus(enum.StrEnum):
     PENDING = "pending"
+    # Claimed by a worker and handed to Telegram; if the worker dies here, delivery is unknown
+    # and the row is not sent again (a duplicate is worse than a visible "failed, retry?").
+    SENDING = "sending"
     SENT = "sent"
     FAILED = "failed"
     CANCELLED = "cancelled"
@@ -79,6 +82,7 @@ class Notification(Base):
         server_default=NotificationStatus.PENDING.value,
     )
     attempts: Mapped[int] = mapped_column(SmallInteger, server_default="0")
+    claimed_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime | None]
     telegram_message_id: Mapped[int | None] = mapped_column(BigInteger)

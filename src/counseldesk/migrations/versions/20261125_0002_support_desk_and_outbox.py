@@ -52,11 +52,12 @@ def upgrade() -> None:
         ),
         sa.Column(
             "status",
-            sa.Enum("pending", "sent", "failed", "cancelled", name="notification_status"),
+            sa.Enum("pending", "sending", "sent", "failed", "cancelled", name="notification_status"),
             server_default="pending",
             nullable=False,
         ),
         sa.Column("attempts", sa.SmallInteger(), server_default="0", nullable=False),
+        sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("telegram_message_id", sa.BigInteger(), nullable=True),
