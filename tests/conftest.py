@@ -3,17 +3,20 @@ transaction that is rolled back; a real Redis where the code path uses Redis.
 
 Where the servers come from:
 - TEST_DATABASE_URL: a PostgreSQL server URL (any database on it; the suite creates and drops its
-  own `counseldesk_test`). Unset: the embedded PostgreSQL under var/test-pgdata.
-- TEST_REDIS_URL: a Redis URL whose database the suite may flush (CI uses database 15). Unset:
+  own databases, counseldesk_*_t<pid>_<random>, and drops them). Unset: the embedded PostgreSQL
+  under var/test.
+- TEST_REDIS_URL: a Redis server; each run uses (and flushes) one of its databases 1-15. Unset:
   tests that need Redis are skipped (the in-process variants still run).
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -59,15 +62,45 @@ def server_url() -> Iterator[str]:
     embedded.stop()
 
 
+# Databases are per test run: several runs may share one server at once (a developer's run
+# beside another's) without dropping each other's data. Each run drops its own at the end.
+RUN_SUFFIX = f"_t{os.getpid()}_{secrets.token_hex(3)}"
+_created_databases: list[str] = []
+
+
+async def _admin_execute(server: str, *statements: str) -> list[Any]:
+    engine = create_engine(
+        to_asyncpg_url(server).render_as_string(hide_password=False), make_settings()
+    )
+    results: list[Any] = []
+    try:
+        async with engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            for statement in statements:
+                result = await conn.execute(text(statement))
+                results.append(result.fetchall() if result.returns_rows else None)
+    finally:
+        await engine.dispose()
+    return results
+
+
 async def recreate_database(server: str, name: str) -> str:
-    admin_url = to_asyncpg_url(server)
-    engine = create_engine(str(admin_url.render_as_string(hide_password=False)), make_settings())
-    async with engine.connect() as conn:
-        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-        await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    await engine.dispose()
-    return admin_url.set(database=name).render_as_string(hide_password=False)
+    """A new, empty database for this run; dropped when the run ends."""
+    full = name + RUN_SUFFIX
+    await _admin_execute(
+        server, f'DROP DATABASE IF EXISTS "{full}" WITH (FORCE)', f'CREATE DATABASE "{full}"'
+    )
+    _created_databases.append(full)
+    return to_asyncpg_url(server).set(database=full).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session", autouse=True)
+async def _drop_run_databases(server_url: str) -> AsyncIterator[None]:
+    yield
+    if _created_databases:
+        await _admin_execute(
+            server_url, *(f'DROP DATABASE IF EXISTS "{n}" WITH (FORCE)' for n in _created_databases)
+        )
 
 
 @pytest.fixture(scope="session")
@@ -108,10 +141,14 @@ async def session(db: Database) -> AsyncIterator[AsyncSession]:
 
 
 def _redis_url() -> str:
+    """TEST_REDIS_URL's server, on a database picked per run (1-15): concurrent runs on one
+    machine would otherwise flush each other's keys mid-test."""
     url = os.environ.get("TEST_REDIS_URL")
     if not url:
         pytest.skip("TEST_REDIS_URL is not set")
-    return url
+    scheme, rest = url.split("://", 1)
+    host = rest.split("/", 1)[0]
+    return f"{scheme}://{host}/{os.getpid() % 15 + 1}"
 
 
 @asynccontextmanager
