@@ -2,6 +2,7 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
+LINT_PATHS := $(wildcard src tests bench)
 
 .PHONY: run test lint typecheck pytest install install-dev migrate clean
 
@@ -34,8 +35,8 @@ migrate: install
 test: install-dev lint typecheck pytest
 
 lint: install-dev
-	$(BIN)/ruff format --check src tests bench
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check $(LINT_PATHS)
+	$(BIN)/ruff check $(LINT_PATHS)
 
 typecheck: install-dev
 	$(BIN)/mypy

@@ -52,7 +52,9 @@ def upgrade() -> None:
         ),
         sa.Column(
             "status",
-            sa.Enum("pending", "sending", "sent", "failed", "cancelled", name="notification_status"),
+            sa.Enum(
+                "pending", "sending", "sent", "failed", "cancelled", name="notification_status"
+            ),
             server_default="pending",
             nullable=False,
         ),
