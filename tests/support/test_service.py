@@ -170,11 +170,15 @@ async def test_live_events_are_published_after_commit_and_dropped_on_rollback(db
     assert [e.type for e in published] == ["message.created", "ticket.created"]
 
     published.clear()
-    with pytest.raises(RuntimeError):
+
+    async def open_then_fail() -> None:
         async with db.unit_of_work() as session:
             student = await make_student(session)
             await service.do_open_ticket(
                 session, student, category_id=None, subject="Gone", body="y"
             )
             raise RuntimeError("rolled back")
+
+    with pytest.raises(RuntimeError):
+        await open_then_fail()
     assert published == []
