@@ -13,6 +13,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from counseldesk.errors import CounseldeskError, TooManyRequests
 from counseldesk.ops import health
 from counseldesk.runtime import Runtime
+from counseldesk.simulator import api as simulator_api
+from counseldesk.simulator import pages as simulator_pages
 from counseldesk.staff import api as staff_api
 from counseldesk.staff import pages as staff_pages
 from counseldesk.staff.deps import LoginRequired
@@ -26,13 +28,9 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 def _wants_json(request: Request) -> bool:
     path = request.url.path
-    return (
-        path.startswith("/api/")
-        or path.startswith("/telegram/")
-        or (
-            "application/json" in request.headers.get("accept", "")
-            and "text/html" not in request.headers.get("accept", "")
-        )
+    return path.startswith(("/api/", "/telegram/", "/simulator/api/")) or (
+        "application/json" in request.headers.get("accept", "")
+        and "text/html" not in request.headers.get("accept", "")
     )
 
 
@@ -101,5 +99,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(staff_api.router)
     app.include_router(staff_pages.router)
     app.include_router(home.router)
+    app.include_router(simulator_api.router)
+    app.include_router(simulator_pages.router)
     app.include_router(webhook.router)
     return app
