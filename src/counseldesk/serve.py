@@ -88,7 +88,7 @@ class System:
                 access_log=False,
                 log_config=None,  # the process's logging, set up once by the CLI
             )
-            self.web_server = EmbeddedServer(config)
+            self.web_server = EmbeddedServer(config, before_shutdown=self.runtime.bus.end_streams)
             self.tasks.append(asyncio.create_task(self.web_server.serve(), name="web"))
             while not self.web_server.started:
                 if self.tasks[-1].done():

@@ -7,6 +7,7 @@ so no counselor ever sees a message that does not exist.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +21,18 @@ _EVENTS = "counseldesk.events"
 class Event:
     type: str
     data: dict[str, Any] = field(default_factory=dict)
+
+    def data_json(self) -> str:
+        """`data` as compact JSON, encoded once: the same event goes to every open dashboard."""
+        cached: str | None = self.__dict__.get("_json")
+        if cached is None:
+            cached = json.dumps(self.data, separators=(",", ":"), ensure_ascii=False)
+            self.remember_json(cached)
+        return cached
+
+    def remember_json(self, encoded: str) -> None:
+        """Keep `data`'s JSON when it is already at hand (read from Redis)."""
+        object.__setattr__(self, "_json", encoded)  # a cache, not a field: frozen still holds
 
 
 EventSink = Callable[[list[Event]], Awaitable[None]]
