@@ -51,7 +51,7 @@ class Settings(BaseSettings):
 
     # --- web ---------------------------------------------------------------------------------
     host: str = Field(default="127.0.0.1", description="Address the web server binds to.")
-    port: int = Field(default=8000, ge=1, le=65535, description="Port of the web server.")
+    port: int = Field(default=8000, ge=0, le=65535, description="Port of the web server (0: any).")
     cookie_secure: bool = Field(
         default=False, description="Send cookies only over HTTPS (set true behind TLS)."
     )
@@ -94,6 +94,20 @@ class Settings(BaseSettings):
 
     # --- logging -----------------------------------------------------------------------------
     log_level: str = Field(default="INFO", description="Python logging level.")
+
+    # --- outbox ------------------------------------------------------------------------------
+    outbox_rate_per_second: float = Field(
+        default=25.0,
+        gt=0,
+        description="Messages per second the worker sends to Telegram, all workers together "
+        "(shared through Redis when REDIS_URL is set). Telegram refuses bursts above about 30.",
+    )
+    outbox_batch_size: int = Field(
+        default=50,
+        ge=1,
+        le=1000,
+        description="Due notifications a worker claims at a time.",
+    )
 
     @field_validator("office_timezone")
     @classmethod

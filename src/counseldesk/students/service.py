@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -208,3 +209,32 @@ async def count_students(
         registered_since=int(since or 0),
         active_on_telegram=int(active or 0),
     )
+
+
+# --- reachability (told by the outbox worker) ---------------------------------------------------
+
+
+async def do_mark_unreachable(session: AsyncSession, telegram_user_id: int) -> bool:
+    """Record that Telegram refused to deliver to this student (they blocked the bot or deleted
+    their account); the outbox then skips them. True when a student row changed."""
+    result = await session.execute(
+        update(Student)
+        .where(Student.telegram_user_id == telegram_user_id, Student.is_reachable.is_(True))
+        .values(is_reachable=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def get_unreachable_ids(
+    session: AsyncSession, telegram_user_ids: Collection[int]
+) -> set[int]:
+    """Which of these Telegram users are students known to be unreachable (one index probe each)."""
+    if not telegram_user_ids:
+        return set()
+    rows = await session.scalars(
+        select(Student.telegram_user_id).where(
+            Student.telegram_user_id.in_(list(telegram_user_ids)),
+            Student.is_reachable.is_(False),
+        )
+    )
+    return set(rows.all())
