@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from aiogram import Bot, Dispatcher
 from aiogram.fsm.storage.base import BaseStorage
@@ -13,6 +14,13 @@ from counseldesk.i18n import t
 from counseldesk.runtime import Runtime
 from counseldesk.students import bot as students_bot
 from counseldesk.students.bot_middleware import StudentContextMiddleware
+from counseldesk.support import bot as support_bot
+from counseldesk.support.bot_flood import (
+    DEFAULT_RULES,
+    FloodControlMiddleware,
+    FloodRule,
+    build_flood_limiter,
+)
 from counseldesk.telegram.middlewares import UnitOfWorkMiddleware
 from counseldesk.telegram.storage import PostgresStorage
 
@@ -32,11 +40,21 @@ def _storage(runtime: Runtime) -> BaseStorage:
     return PostgresStorage(runtime.db)
 
 
-def create_dispatcher(runtime: Runtime) -> Dispatcher:
+def create_dispatcher(
+    runtime: Runtime, *, flood_rules: Sequence[FloodRule] = DEFAULT_RULES
+) -> Dispatcher:
     dispatcher = Dispatcher(storage=_storage(runtime), settings=runtime.settings)
-    # Order matters: the unit of work opens the session the student context then uses.
+    # Order matters: the unit of work opens the session the student context then uses, and
+    # flood control (on messages, after both) queues its notice in that unit of work.
     dispatcher.update.outer_middleware(UnitOfWorkMiddleware(runtime.db))
     dispatcher.update.outer_middleware(StudentContextMiddleware())
+    if flood_rules:  # none: no flood control (tests that type at machine speed)
+        dispatcher.message.outer_middleware(
+            FloodControlMiddleware(build_flood_limiter(runtime.redis, flood_rules))
+        )
+    # Support first: it takes only registered students' typed messages and its own buttons,
+    # outside registration and commands; the students router ends with the catch-all.
+    dispatcher.include_router(support_bot.create_router())
     dispatcher.include_router(students_bot.create_router())
     dispatcher.errors.register(_on_error)
     return dispatcher

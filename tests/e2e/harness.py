@@ -8,7 +8,9 @@ from typing import Any
 
 from aiogram import Bot, Dispatcher
 
+from counseldesk.db.engine import Database
 from counseldesk.telegram.emulator import EmulatorServer
+from counseldesk.telegram.outbox_worker import OutboxWorker
 
 
 @dataclass
@@ -20,8 +22,8 @@ class Student:
     seen_seq: int = 0
     replies: list[dict[str, Any]] = field(default_factory=list)
 
-    async def say(self, text: str) -> list[dict[str, Any]]:
-        self.harness.state.user_sends_text(self.user_id, text)
+    async def say(self, text: str, *, reply_to: int | None = None) -> list[dict[str, Any]]:
+        self.harness.state.user_sends_text(self.user_id, text, reply_to_message_id=reply_to)
         return await self._handled()
 
     async def share_contact(
@@ -42,10 +44,71 @@ class Student:
                         return await self._handled()
         raise AssertionError(f"no button {label!r} in the chat")
 
-    async def send_photo(self) -> list[dict[str, Any]]:
+    async def press_data(
+        self, data: str, *, message_id: int | None = None, force: bool = False
+    ) -> list[dict[str, Any]]:
+        """Press a button by its callback data; with `force`, data no button shows (a forged
+        press from a modified client). Pressed on the newest bot message unless told which."""
+        if message_id is None:
+            message_id = self.bot_messages()[-1]["message_id"]
+        self.harness.state.user_presses_button(self.user_id, message_id, data, force=force)
+        return await self._handled()
+
+    async def send_photo(self, caption: str | None = None) -> list[dict[str, Any]]:
         self.harness.state.user_sends_media(
-            self.user_id, "photo", b"\x89PNG\r\n\x1a\n" + b"\0" * 32, file_name="p.png"
+            self.user_id,
+            "photo",
+            b"\x89PNG\r\n\x1a\n" + b"\0" * 32,
+            file_name="p.png",
+            caption=caption,
         )
+        return await self._handled()
+
+    async def send_document(
+        self,
+        file_name: str = "notes.pdf",
+        mime_type: str = "application/pdf",
+        caption: str | None = None,
+    ) -> list[dict[str, Any]]:
+        self.harness.state.user_sends_media(
+            self.user_id,
+            "document",
+            b"%PDF-1.4 test",
+            file_name=file_name,
+            mime_type=mime_type,
+            caption=caption,
+        )
+        return await self._handled()
+
+    async def send_voice(self, duration: int = 3) -> list[dict[str, Any]]:
+        self.harness.state.user_sends_media(
+            self.user_id, "voice", b"OggS" + b"\0" * 32, duration=duration
+        )
+        return await self._handled()
+
+    def last_callback_answer(self) -> str | None:
+        """The text the bot answered the newest button press with (a toast), if any."""
+        for entry in reversed(self.harness.state.chat_feed(self.user_id)["entries"]):
+            if entry["type"] == "callback":
+                assert entry["answered"], "the bot did not answer the button press"
+                text: str | None = entry["answer"].get("text")
+                return text
+        raise AssertionError("no button was pressed")
+
+    def button_labels(self) -> list[str]:
+        """The inline buttons of the newest bot message."""
+        return buttons(self.bot_messages()[-1])
+
+    def last_file_id(self) -> str:
+        """Telegram's file id of the newest file this student sent."""
+        for entry in reversed(self.harness.state.chat_feed(self.user_id)["entries"]):
+            if entry["type"] == "message" and entry["direction"] == "in" and entry.get("media"):
+                file_id: str = entry["media"]["file_id"]
+                return file_id
+        raise AssertionError("the student sent no file")
+
+    async def received(self) -> list[dict[str, Any]]:
+        """What the bot sent since the student last looked (e.g. delivered from the outbox)."""
         return await self._handled()
 
     def bot_messages(self) -> list[dict[str, Any]]:
@@ -99,6 +162,17 @@ class BotHarness:
                 await self.dispatcher.feed_update(self.bot, update)
                 self.offset = update.update_id + 1
                 handled += 1
+
+
+async def deliver_outbox(harness: BotHarness, db: Database) -> int:
+    """One round of the real outbox worker against the emulator: what is pending now reaches
+    the students' chats. Returns how many messages were sent.
+
+    Bot tests run inside one rolled-back connection, which cannot carry several sessions at once:
+    one send at a time, and a test lets one chat's rows pile up per round.
+    """
+    worker = OutboxWorker(db, harness.bot, listen=False, max_in_flight=1)
+    return (await worker.run_once()).sent
 
 
 def texts(entries: list[dict[str, Any]]) -> list[str]:
