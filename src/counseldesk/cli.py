@@ -124,7 +124,7 @@ def bot() -> None:
 
 @app.command()
 def worker() -> None:
-    """Background jobs: maintenance now, the outbox as features need it."""
+    """The outbox sender and the periodic jobs (any number of workers may run)."""
     from counseldesk.serve import Parts, run_parts
 
     _run_async(lambda runtime: run_parts(runtime, Parts(worker=True)))
@@ -178,17 +178,47 @@ def create_counselor(
 
 
 @app.command("demo-data")
-def demo_data() -> None:
-    """Load the demo counselors, categories, office details and students (once)."""
+def demo_data(
+    students: Annotated[
+        int | None, typer.Option(min=0, help="Also generate this many students (bulk, in SQL).")
+    ] = None,
+    tickets: Annotated[
+        int | None, typer.Option(min=0, help="Also generate this many support tickets.")
+    ] = None,
+    messages: Annotated[
+        int | None,
+        typer.Option(min=0, help="Also generate this many messages (at least one per ticket)."),
+    ] = None,
+) -> None:
+    """Load the demo counselors, categories, office details and students (once).
+
+    With --students/--tickets/--messages, also generate that much realistic data on top (e.g.
+    1,000,000 / 2,000,000 / 20,000,000 for the benchmark), set-based inside PostgreSQL.
+    """
+    from counseldesk.bulk_data import Counts, check_counts, generate
     from counseldesk.demo import DEMO_ADMIN_EMAIL, DEMO_PASSWORD, load_demo_data
+
+    counts = Counts(students=students or 0, tickets=tickets or 0, messages=messages or 0)
+    try:
+        check_counts(counts)
+    except ValueError as exc:
+        _fail(str(exc))
 
     async def main(runtime: Runtime) -> bool:
         async with runtime.db.unit_of_work() as session:
-            return await load_demo_data(session)
+            loaded = await load_demo_data(session)
+        if counts != Counts():
+            await generate(runtime.db.engine, counts, lambda line: typer.echo(line))
+        return loaded
 
-    if _run_async(main, migrate_first=True):
+    try:
+        loaded = _run_async(main, migrate_first=True)
+    except ValueError as exc:
+        _fail(str(exc))
+        return
+    if loaded:
         typer.echo(f"Demo data loaded. Log in as {DEMO_ADMIN_EMAIL} / {DEMO_PASSWORD}.")
-    else:
+    elif counts == Counts():
         typer.echo("The database already has counselors; demo data was not loaded again.")
 
 

@@ -2,7 +2,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, Identity, Index, SmallInteger, String, func
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Identity,
+    Index,
+    SmallInteger,
+    String,
+    func,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from counseldesk.db.base import Base, TimestampMixin
@@ -16,6 +25,19 @@ class Student(TimestampMixin, Base):
         CheckConstraint("year_of_study BETWEEN 1 AND 6", name="year_of_study_range"),
         # "Registered this week" on the home page: a range scan instead of a full count.
         Index("ix_students_created_at", "created_at"),
+        # Inbox search by the student's name (full-text, 'simple': names are not English words).
+        Index(
+            "ix_students_full_name_fts",
+            text("to_tsvector('simple', full_name)"),
+            postgresql_using="gin",
+        ),
+        # Inbox search by admission-number prefix ("SC/12" finds SC/1201/2024): byte-wise order,
+        # whatever the database's collation, so a prefix is one contiguous index range.
+        Index(
+            "ix_students_admission_no_prefix",
+            "admission_no",
+            postgresql_ops={"admission_no": "varchar_pattern_ops"},
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)

@@ -68,37 +68,50 @@ class SupportTicket(Base):
 
     __tablename__ = "support_tickets"
     __table_args__ = (
-        # One index per inbox view, each ending in the keyset (last_activity_at, id).
-        Index("ix_support_tickets_activity", text("last_activity_at DESC"), text("id DESC")),
+        # One index per inbox view, each ending in the keyset (last_activity_at, id), and each
+        # carrying the other filter columns (INCLUDE): any combination of filters is then an
+        # index-only walk of one of them — the page's keys, the bounded count and the key lookup
+        # behind a deep `page=N` never visit the table; only the page's own rows do.
+        Index(
+            "ix_support_tickets_activity",
+            text("last_activity_at DESC"),
+            text("id DESC"),
+            postgresql_include=["status", "priority", "category_id", "assigned_counselor_id"],
+        ),
         Index(
             "ix_support_tickets_status_activity",
             "status",
             text("last_activity_at DESC"),
             text("id DESC"),
+            postgresql_include=["priority", "category_id", "assigned_counselor_id"],
         ),
         Index(
             "ix_support_tickets_priority_activity",
             "priority",
             text("last_activity_at DESC"),
             text("id DESC"),
+            postgresql_include=["status", "category_id", "assigned_counselor_id"],
         ),
         Index(
             "ix_support_tickets_category_activity",
             "category_id",
             text("last_activity_at DESC"),
             text("id DESC"),
+            postgresql_include=["status", "priority", "assigned_counselor_id"],
         ),
         Index(
             "ix_support_tickets_assignee_activity",
             "assigned_counselor_id",
             text("last_activity_at DESC"),
             text("id DESC"),
+            postgresql_include=["status", "priority", "category_id"],
         ),
         Index(
             "ix_support_tickets_unassigned_activity",
             text("last_activity_at DESC"),
             text("id DESC"),
             postgresql_where=text("assigned_counselor_id IS NULL"),
+            postgresql_include=["status", "priority", "category_id"],
         ),
         # The student's own list in the bot.
         Index("ix_support_tickets_student", "telegram_user_id", text("last_activity_at DESC")),
@@ -145,8 +158,15 @@ class SupportMessage(Base):
 
     __tablename__ = "support_messages"
     __table_args__ = (
-        # A chat page: the newest 50 of a ticket, then older ones before a message id.
-        Index("ix_support_messages_ticket_id", "ticket_id", text("id DESC")),
+        # A chat page: the newest 50 of a ticket, then older ones before a message id. The sender
+        # type rides along so the inbox's unread counts (student messages after a read mark) are
+        # index-only.
+        Index(
+            "ix_support_messages_ticket_id",
+            "ticket_id",
+            text("id DESC"),
+            postgresql_include=["sender_type"],
+        ),
         Index(
             "ix_support_messages_body_fts",
             text("to_tsvector('simple', body)"),

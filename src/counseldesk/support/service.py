@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -31,7 +31,9 @@ from counseldesk.support.models import (
     TicketRead,
     TicketStatus,
 )
-from counseldesk.telegram.outbox import do_enqueue
+from counseldesk.telegram.models import Notification, NotificationStatus
+from counseldesk.telegram.outbox import OUTBOX_CHANNEL, do_enqueue
+from counseldesk.telegram.outbox_store import emit_update
 
 MAX_SUBJECT = 200
 MAX_BODY = 4000
@@ -309,9 +311,7 @@ async def do_reply(
     )
     session.add(message)
     await session.flush()
-    language = await session.scalar(
-        select(Student.language_code).where(Student.id == ticket.student_id)
-    )
+    language = await _student_language(session, ticket)
     notification = await do_enqueue(
         session,
         kind="support_reply",
@@ -380,7 +380,11 @@ async def do_update_ticket(
                 session,
                 kind="support_status",
                 telegram_user_id=ticket.telegram_user_id,
-                text=t("support.closed_by_office", None, subject=ticket.subject),
+                text=t(
+                    "support.closed_by_office",
+                    await _student_language(session, ticket),
+                    subject=ticket.subject,
+                ),
                 ref={"ticket_id": ticket.id},
             )
     if priority is not None and priority is not ticket.priority:
@@ -432,6 +436,12 @@ async def do_take(
 # --- shared helpers -----------------------------------------------------------------------------
 
 
+async def _student_language(session: AsyncSession, ticket: SupportTicket) -> str | None:
+    return await session.scalar(
+        select(Student.language_code).where(Student.id == ticket.student_id)
+    )
+
+
 def _touch(ticket: SupportTicket, message: SupportMessage, preview: str) -> None:
     ticket.last_activity_at = datetime.now(UTC)
     ticket.last_message_preview = preview
@@ -477,3 +487,73 @@ def _message_event(
         "is_internal": message.is_internal,
         "delivery": delivery,
     }
+
+
+# --- the JSON API's additions -------------------------------------------------------------------
+
+
+async def get_message(session: AsyncSession, message_id: int) -> SupportMessage:
+    message = await session.get(SupportMessage, message_id)
+    if message is None:
+        raise NotFound(f"Message {message_id} does not exist.")
+    return message
+
+
+async def do_mark_read_until(
+    session: AsyncSession, counselor: Counselor, ticket: SupportTicket, up_to: int | None
+) -> None:
+    """Read marks from the dashboard: up to the message the counselor has seen (or all).
+
+    Clamped to the ticket's newest student message, so a mistaken or future id cannot mark
+    messages read that have not arrived yet.
+    """
+    newest = ticket.last_student_message_id or 0
+    await do_mark_read(session, counselor, ticket, newest if up_to is None else min(up_to, newest))
+
+
+async def do_retry_delivery(
+    session: AsyncSession, counselor: Counselor, message_id: int
+) -> SupportMessage:
+    """Send a reply whose delivery failed once more: its outbox row goes back to pending.
+
+    Only a failed row is retried: a queued one is still on its way and a sent one arrived, so
+    a retry could only produce a duplicate. A counselor's explicit retry also clears the
+    student's "unreachable" mark (set when Telegram said the bot was blocked): they may have
+    unblocked it, and if not, Telegram's 403 sets the mark again.
+    """
+    message = await get_message(session, message_id)
+    if (
+        message.sender_type is not SenderType.COUNSELOR
+        or message.is_internal
+        or message.notification_id is None
+    ):
+        raise Conflict("Only a counselor's reply that has a delivery record can be retried.")
+    notification = (
+        await session.execute(
+            select(Notification).where(Notification.id == message.notification_id).with_for_update()
+        )
+    ).scalar_one()
+    if notification.status not in (NotificationStatus.FAILED, NotificationStatus.CANCELLED):
+        raise Conflict(
+            f"Only a failed delivery can be retried; this one is {notification.status.value}."
+        )
+    notification.status = NotificationStatus.PENDING
+    notification.attempts = 0
+    notification.last_error = None
+    notification.claimed_at = None
+    notification.scheduled_for = datetime.now(UTC)
+    await session.execute(
+        update(Student)
+        .where(Student.telegram_user_id == notification.telegram_user_id)
+        .values(is_reachable=True)
+    )
+    await session.flush()
+    await session.execute(select(func.pg_notify(OUTBOX_CHANNEL, str(notification.id))))
+    emit_update(
+        session,
+        notification_id=notification.id,
+        status=NotificationStatus.PENDING,
+        kind=notification.kind,
+        ref=notification.payload.get("ref"),
+    )
+    return message

@@ -179,6 +179,7 @@ def upgrade() -> None:
         "support_tickets",
         [sa.literal_column("last_activity_at DESC"), sa.literal_column("id DESC")],
         unique=False,
+        postgresql_include=["status", "priority", "category_id", "assigned_counselor_id"],
     )
     op.create_index(
         "ix_support_tickets_assignee_activity",
@@ -189,24 +190,28 @@ def upgrade() -> None:
             sa.literal_column("id DESC"),
         ],
         unique=False,
+        postgresql_include=["status", "priority", "category_id"],
     )
     op.create_index(
         "ix_support_tickets_category_activity",
         "support_tickets",
         ["category_id", sa.literal_column("last_activity_at DESC"), sa.literal_column("id DESC")],
         unique=False,
+        postgresql_include=["status", "priority", "assigned_counselor_id"],
     )
     op.create_index(
         "ix_support_tickets_priority_activity",
         "support_tickets",
         ["priority", sa.literal_column("last_activity_at DESC"), sa.literal_column("id DESC")],
         unique=False,
+        postgresql_include=["status", "category_id", "assigned_counselor_id"],
     )
     op.create_index(
         "ix_support_tickets_status_activity",
         "support_tickets",
         ["status", sa.literal_column("last_activity_at DESC"), sa.literal_column("id DESC")],
         unique=False,
+        postgresql_include=["priority", "category_id", "assigned_counselor_id"],
     )
     op.create_index(
         "ix_support_tickets_student",
@@ -227,6 +232,7 @@ def upgrade() -> None:
         [sa.literal_column("last_activity_at DESC"), sa.literal_column("id DESC")],
         unique=False,
         postgresql_where=sa.text("assigned_counselor_id IS NULL"),
+        postgresql_include=["status", "priority", "category_id"],
     )
     op.create_table(
         "support_messages",
@@ -287,6 +293,22 @@ def upgrade() -> None:
         "support_messages",
         ["ticket_id", sa.literal_column("id DESC")],
         unique=False,
+        postgresql_include=["sender_type"],
+    )
+    # Inbox search: the student's name (full text) and admission-number prefixes.
+    op.create_index(
+        "ix_students_full_name_fts",
+        "students",
+        [sa.literal_column("to_tsvector('simple', full_name)")],
+        unique=False,
+        postgresql_using="gin",
+    )
+    op.create_index(
+        "ix_students_admission_no_prefix",
+        "students",
+        ["admission_no"],
+        unique=False,
+        postgresql_ops={"admission_no": "varchar_pattern_ops"},
     )
     op.create_table(
         "support_ticket_reads",
@@ -316,6 +338,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_students_admission_no_prefix", table_name="students")
+    op.drop_index("ix_students_full_name_fts", table_name="students", postgresql_using="gin")
     op.drop_table("support_ticket_reads")
     op.drop_index("ix_support_messages_ticket_id", table_name="support_messages")
     op.drop_index(

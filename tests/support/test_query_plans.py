@@ -1,0 +1,351 @@
+"""Each hot query of the inbox and the chat uses the index it was built for.
+
+The plans are PostgreSQL's own choices on realistic statistics: a few thousand tickets with the
+skew a real office has (most closed, few urgent, one small category, one counselor's share),
+tens of thousands of messages, ANALYZE run inside the test's transaction — no planner switches
+turned off. The statements are exactly the ones the repository sends (captured at the driver),
+EXPLAINed with their parameters.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from counseldesk.staff.models import Counselor
+from counseldesk.support import repository
+from counseldesk.support.models import TicketPriority, TicketStatus
+from counseldesk.support.repository import Assigned, InboxFilters
+from tests.factories import make_counselor
+from tests.support.inbox_factories import make_category
+
+TICKETS = 3000
+MESSAGES_PER_TICKET = 4
+
+
+@dataclass
+class Office:
+    me: Counselor
+    rare_category: int
+    busy_ticket: int
+
+
+@pytest.fixture
+async def office(session: AsyncSession, counselor: Counselor) -> Office:
+    colleagues = [await make_counselor(session) for _ in range(4)]
+    common = [(await make_category(session)).id for _ in range(4)]
+    rare = (await make_category(session)).id
+    await session.execute(
+        text(
+            """
+            INSERT INTO students (telegram_user_id, admission_no, full_name, phone,
+                                  year_of_study)
+            SELECT 9100000000 + g, 'QP/' || lpad(g::text, 6, '0') || '/2024',
+                   (ARRAY['Faith','Kevin','Lucy','Samuel','Ruth','Brian','Grace','Dennis'])
+                       [1 + g % 8] || ' ' ||
+                   (ARRAY['Achieng','Mutua','Otieno','Kamau','Wanjiku','Kiptoo'])[1 + g % 6],
+                   '+254700000000', 1 + g % 4
+            FROM generate_series(1, 2000) g
+            """
+        )
+    )
+    # Most tickets closed, 2% open (mostly unassigned), 2% urgent, 1% in the rare category,
+    # 1% assigned to `me`; activity spread over a year.
+    await session.execute(
+        text(
+            """
+            INSERT INTO support_tickets (telegram_user_id, student_id, category_id, subject,
+                status, priority, assigned_counselor_id, created_at, last_activity_at,
+                last_message_preview, last_sender_type, message_count)
+            SELECT s.telegram_user_id, s.id,
+                   CASE WHEN g % 100 = 0 THEN :rare
+                        ELSE (CAST(:common AS smallint[]))[1 + g % 4] END,
+                   (ARRAY['Exam stress','Fees balance','Feeling low','Internship'])[1 + g % 4]
+                       || ' ' || g,
+                   CAST(CASE WHEN g % 50 = 1 THEN 'open' WHEN g % 50 = 2 THEN 'in_progress'
+                             WHEN g % 10 = 3 THEN 'resolved' ELSE 'closed' END
+                        AS ticket_status),
+                   CAST(CASE WHEN g % 50 = 7 THEN 'urgent' WHEN g % 5 = 0 THEN 'high'
+                             ELSE 'medium' END AS ticket_priority),
+                   CASE WHEN g % 50 = 1 THEN NULL
+                        WHEN g % 100 = 5 THEN :me
+                        ELSE (CAST(:colleagues AS int[]))[1 + g % 4] END,
+                   now() - make_interval(mins => g * 90),
+                   now() - make_interval(mins => g * 90 - 30),
+                   'preview', 'student', :per_ticket
+            FROM generate_series(1, :tickets) g
+            JOIN students s ON s.telegram_user_id = 9100000000 + 1 + g % 2000
+            """
+        ),
+        {
+            "rare": rare,
+            "common": common,
+            "me": counselor.id,
+            "colleagues": [c.id for c in colleagues],
+            "tickets": TICKETS,
+            "per_ticket": MESSAGES_PER_TICKET,
+        },
+    )
+    await session.execute(
+        text(
+            """
+            INSERT INTO support_messages (ticket_id, telegram_user_id, sender_type,
+                                          counselor_id, body, created_at)
+            SELECT t.id, t.telegram_user_id,
+                   CAST(CASE WHEN k % 2 = 1 THEN 'student' ELSE 'counselor' END AS sender_type),
+                   CASE WHEN k % 2 = 0 THEN t.assigned_counselor_id END,
+                   (ARRAY['I cannot sleep before exams', 'my fees are not paid',
+                          'thank you for the advice', 'can we meet on Monday'])[1 + (t.id + k) % 4]
+                       || CASE WHEN t.id % 997 = 0 THEN ' zygomorphic' ELSE '' END,
+                   t.created_at + make_interval(mins => k)
+            FROM support_tickets t, generate_series(1, :per_ticket) k
+            WHERE t.telegram_user_id >= 9100000000
+            """
+        ),
+        {"per_ticket": MESSAGES_PER_TICKET},
+    )
+    # Every counselor reply has its outbox row, as replies of the last year do.
+    await session.execute(
+        text(
+            """
+            WITH sent AS (
+                INSERT INTO notifications (kind, telegram_user_id, payload, status, sent_at)
+                SELECT 'support_reply', m.telegram_user_id,
+                       jsonb_build_object('message_id', m.id), 'sent', now()
+                FROM support_messages m
+                WHERE m.sender_type = 'counselor' AND m.telegram_user_id >= 9100000000
+                RETURNING id, (payload->>'message_id')::bigint AS message_id
+            )
+            UPDATE support_messages m SET notification_id = sent.id
+            FROM sent WHERE m.id = sent.message_id
+            """
+        )
+    )
+    await session.execute(
+        text(
+            "UPDATE support_tickets t SET last_student_message_id = "
+            "(SELECT max(id) FROM support_messages m WHERE m.ticket_id = t.id "
+            "AND m.sender_type = 'student') WHERE t.telegram_user_id >= 9100000000"
+        )
+    )
+    # One long conversation, as chat pages see them.
+    busy = await session.scalar(
+        text("SELECT min(id) FROM support_tickets WHERE telegram_user_id >= 9100000000")
+    )
+    await session.execute(
+        text(
+            """
+            INSERT INTO support_messages (ticket_id, telegram_user_id, sender_type, body)
+            SELECT :busy, 9100000001, 'student', 'more ' || k FROM generate_series(1, 3000) k
+            """
+        ),
+        {"busy": busy},
+    )
+    for table in (
+        "students",
+        "support_tickets",
+        "support_messages",
+        "support_ticket_reads",
+        "notifications",
+        "support_categories",
+        "counselors",
+    ):
+        await session.execute(text(f"ANALYZE {table}"))
+    repository._estimates.clear()
+    return Office(me=counselor, rare_category=rare, busy_ticket=int(busy or 0))
+
+
+@contextmanager
+def _captured(engine: AsyncEngine) -> Iterator[list[tuple[str, Any]]]:
+    seen: list[tuple[str, Any]] = []
+
+    def capture(*args: Any) -> None:
+        statement, parameters = args[2], args[3]
+        if not statement.startswith(("SAVEPOINT", "RELEASE", "EXPLAIN", "SELECT set_config")):
+            seen.append((statement, parameters))
+
+    event.listen(engine.sync_engine, "before_cursor_execute", capture)
+    try:
+        yield seen
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", capture)
+
+
+@dataclass
+class Plan:
+    sql: str
+    tree: dict[str, Any]
+
+    def nodes(self) -> Iterator[dict[str, Any]]:
+        stack = [self.tree]
+        while stack:
+            node = stack.pop()
+            yield node
+            stack.extend(node.get("Plans", []))
+
+    @property
+    def indexes(self) -> set[str]:
+        return {n["Index Name"] for n in self.nodes() if "Index Name" in n}
+
+    def scans_of(self, table: str) -> set[str]:
+        return {n["Node Type"] for n in self.nodes() if n.get("Relation Name") == table}
+
+    def unbounded_seq_scans(self) -> set[str]:
+        """Tables read by a Seq Scan that may go on to the end of the table. A filterless Seq
+        Scan right under a Limit stops after that many rows (the bounded count may read its
+        first EXACT_COUNT_LIMIT rows that way when the table's visibility map is not yet set)."""
+        found = set()
+        stack: list[tuple[dict[str, Any], dict[str, Any] | None]] = [(self.tree, None)]
+        while stack:
+            node, parent = stack.pop()
+            if node["Node Type"] == "Seq Scan":
+                bounded = parent is not None and parent["Node Type"] == "Limit"
+                if not bounded or "Filter" in node:
+                    found.add(node["Relation Name"])
+            stack.extend((child, node) for child in node.get("Plans", []))
+        return found
+
+
+async def _plans(
+    session: AsyncSession, engine: AsyncEngine, call: Callable[[], Awaitable[Any]]
+) -> list[Plan]:
+    """The plans of the statements `call` sends, EXPLAINed exactly as sent."""
+    with _captured(engine) as statements:
+        await call()
+    raw = await (await session.connection()).get_raw_connection()
+    plans = []
+    for sql, params in statements:
+        explained = await raw.driver_connection.fetchval(  # type: ignore[union-attr]
+            "EXPLAIN (FORMAT JSON) " + sql, *params
+        )
+        # SQLAlchemy's asyncpg dialect installs a json codec on its connections.
+        tree = json.loads(explained) if isinstance(explained, str) else explained
+        plans.append(Plan(sql, tree[0]["Plan"]))
+    return plans
+
+
+BIG_TABLES = ("support_tickets", "support_messages", "students", "notifications")
+
+
+def _no_table_scans(plans: list[Plan]) -> None:
+    for plan in plans:
+        scanned = plan.unbounded_seq_scans() & set(BIG_TABLES)
+        assert not scanned, (scanned, plan.sql)
+
+
+async def _inbox_plan(
+    session: AsyncSession, engine: AsyncEngine, office: Office, **kwargs: Any
+) -> Plan:
+    cursor = kwargs.pop("cursor", None)
+    page = kwargs.pop("page", 1)
+    plans = await _plans(
+        session,
+        engine,
+        lambda: repository.ticket_page(
+            session, office.me.id, InboxFilters(**kwargs), page=page, cursor=cursor
+        ),
+    )
+    _no_table_scans(plans)
+    return plans[0]
+
+
+@pytest.mark.parametrize(
+    ("filters", "index"),
+    [
+        ({}, "ix_support_tickets_activity"),
+        ({"status": TicketStatus.OPEN}, "ix_support_tickets_status_activity"),
+        ({"priority": TicketPriority.URGENT}, "ix_support_tickets_priority_activity"),
+        ({"category_id": "rare"}, "ix_support_tickets_category_activity"),
+        ({"assigned": Assigned.MINE}, "ix_support_tickets_assignee_activity"),
+        ({"assigned": Assigned.UNASSIGNED}, "ix_support_tickets_unassigned_activity"),
+    ],
+)
+async def test_each_inbox_view_walks_its_own_index(
+    session: AsyncSession,
+    engine: AsyncEngine,
+    office: Office,
+    filters: dict[str, Any],
+    index: str,
+) -> None:
+    if filters.get("category_id") == "rare":
+        filters["category_id"] = office.rare_category
+    plan = await _inbox_plan(session, engine, office, **filters)
+    assert index in plan.indexes, (plan.indexes, plan.sql)
+    # The viewer's unread counts: index-only on (ticket_id, id DESC) INCLUDE (sender_type).
+    assert "ix_support_messages_ticket_id" in plan.indexes
+    assert "pk_students" in plan.indexes
+
+
+async def test_filter_values_reach_the_planner_as_constants(
+    session: AsyncSession, engine: AsyncEngine, office: Office
+) -> None:
+    plan = await _inbox_plan(session, engine, office, status=TicketStatus.OPEN)
+    assert "support_tickets.status = 'open'" in plan.sql
+
+
+async def test_a_cursor_starts_inside_the_index(
+    session: AsyncSession, engine: AsyncEngine, office: Office
+) -> None:
+    first = await repository.ticket_page(session, office.me.id, InboxFilters())
+    plan = await _inbox_plan(session, engine, office, cursor=first.next_cursor)
+    conditions = [
+        n.get("Index Cond", "")
+        for n in plan.nodes()
+        if n.get("Index Name") == "ix_support_tickets_activity"
+    ]
+    assert any("ROW(last_activity_at, id) <" in c for c in conditions), conditions
+
+
+async def test_a_page_number_finds_its_key_in_the_index(
+    session: AsyncSession, engine: AsyncEngine, office: Office
+) -> None:
+    plan = await _inbox_plan(session, engine, office, page=20)
+    anchors = [
+        n
+        for n in plan.nodes()
+        if n.get("Index Name") == "ix_support_tickets_activity" and "Index Cond" not in n
+    ]
+    assert anchors, plan.sql
+    assert {n["Node Type"] for n in anchors} <= {"Index Only Scan", "Index Scan"}
+
+
+async def test_a_rare_search_term_is_looked_up_in_every_full_text_index(
+    session: AsyncSession, engine: AsyncEngine, office: Office
+) -> None:
+    plans = await _plans(
+        session,
+        engine,
+        lambda: repository.ticket_page(session, office.me.id, InboxFilters(q="zygomorphic")),
+    )
+    _no_table_scans(plans)
+    used = set().union(*(p.indexes for p in plans))
+    assert {
+        "ix_support_tickets_subject_fts",
+        "ix_students_full_name_fts",
+        "ix_students_admission_no_prefix",
+        "ix_support_messages_body_fts",
+    } <= used, used
+
+
+async def test_a_chat_page_reads_the_ticket_index_and_joins_by_key(
+    session: AsyncSession, engine: AsyncEngine, office: Office
+) -> None:
+    for kwargs in ({}, {"page": 20}, {"before": 10**12}):
+        plans = await _plans(
+            session,
+            engine,
+            lambda kwargs=kwargs: repository.message_page(  # type: ignore[misc]
+                session, office.busy_ticket, **kwargs
+            ),
+        )
+        _no_table_scans(plans)
+        [plan] = plans
+        assert "ix_support_messages_ticket_id" in plan.indexes, (kwargs, plan.indexes)
+        assert "pk_support_tickets" in plan.indexes

@@ -1,0 +1,231 @@
+"""The inbox and chat queries below the HTTP layer: cursors, totals (exact and estimated),
+the choice between the two ways of searching, and the statement cache."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from counseldesk.errors import InvalidInput, NotFound
+from counseldesk.staff.models import Counselor
+from counseldesk.support import repository
+from counseldesk.support.models import SenderType, TicketStatus
+from counseldesk.support.repository import (
+    Assigned,
+    Cursor,
+    InboxFilters,
+    SearchMode,
+    _Position,
+    _Shape,
+    decode_cursor,
+    encode_cursor,
+)
+from counseldesk.telegram.models import NotificationStatus
+from tests.factories import make_student
+from tests.support.inbox_factories import add_message, make_ticket
+
+AT = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_estimates() -> None:
+    repository._estimates.clear()
+
+
+# --- cursors ----------------------------------------------------------------------------------
+
+
+def test_a_cursor_round_trips() -> None:
+    cursor = Cursor(page=7, key=(AT.isoformat(), 42), fingerprint="abc")
+    assert decode_cursor(encode_cursor(cursor), "abc") == Cursor(
+        page=7, key=(AT.isoformat(), 42), fingerprint="abc"
+    )
+
+
+def test_a_cursor_is_opaque_url_safe_text() -> None:
+    value = encode_cursor(Cursor(page=2, key=(AT, 1), fingerprint="f"))
+    assert value.replace("-", "").replace("_", "").isalnum()
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda v: v[:-1],
+        lambda v: "A" + v[1:] if v[0] != "A" else "B" + v[1:],
+        lambda v: v + "AAAA",
+        lambda v: "",
+        lambda v: "!!!!",
+        # Well-formed JSON written by hand: no valid checksum.
+        lambda v: base64.urlsafe_b64encode(
+            json.dumps({"p": 2, "k": [AT.isoformat(), 1], "f": "f"}).encode() + b"123456"
+        ).decode(),
+    ],
+)
+def test_a_damaged_cursor_is_refused(damage: object) -> None:
+    value = encode_cursor(Cursor(page=2, key=(AT, 1), fingerprint="f"))
+    with pytest.raises(InvalidInput, match="cursor"):
+        decode_cursor(damage(value), "f")  # type: ignore[operator]
+
+
+def test_a_cursor_of_other_filters_is_refused() -> None:
+    value = encode_cursor(Cursor(page=2, key=(AT, 1), fingerprint="open"))
+    with pytest.raises(InvalidInput, match="other filters"):
+        decode_cursor(value, "closed")
+
+
+def test_filters_have_distinct_fingerprints() -> None:
+    prints = {
+        InboxFilters().fingerprint(),
+        InboxFilters(status=TicketStatus.OPEN).fingerprint(),
+        InboxFilters(assigned=Assigned.MINE).fingerprint(),
+        InboxFilters(category_id=1).fingerprint(),
+        InboxFilters(q="exam").fingerprint(),
+        InboxFilters(q="exams").fingerprint(),
+    }
+    assert len(prints) == 6
+
+
+def test_search_text_is_trimmed_and_bounded() -> None:
+    assert repository.clean_query("  exam \t stress ") == "exam stress"
+    assert repository.clean_query("   ") is None
+    with pytest.raises(InvalidInput):
+        repository.clean_query("x" * 201)
+
+
+# --- totals ---------------------------------------------------------------------------------
+
+
+async def test_small_totals_are_exact_large_ones_estimated(
+    session: AsyncSession, counselor: Counselor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for _ in range(5):
+        await make_ticket(session)
+    exact = await repository.ticket_page(session, counselor.id, InboxFilters(), limit=2)
+    assert (exact.total, exact.total_is_estimate) == (5, False)
+
+    monkeypatch.setattr(repository, "EXACT_COUNT_LIMIT", 3)
+    estimated = await repository.ticket_page(session, counselor.id, InboxFilters(), limit=2)
+    assert estimated.total_is_estimate is True
+    assert estimated.total >= 4  # never below what was counted
+    assert [t.id for t in estimated.items] == [t.id for t in exact.items]
+
+
+async def test_an_empty_page_still_knows_the_total(
+    session: AsyncSession, counselor: Counselor
+) -> None:
+    for _ in range(3):
+        await make_ticket(session)
+    page = await repository.ticket_page(session, counselor.id, InboxFilters(), page=9)
+    assert (page.items, page.total, page.has_next, page.page) == ([], 3, False, 9)
+
+
+async def test_an_unknown_ticket_is_not_found(session: AsyncSession, counselor: Counselor) -> None:
+    with pytest.raises(NotFound):
+        await repository.get_ticket_view(session, 987654321, counselor.id)
+    with pytest.raises(NotFound):
+        await repository.message_page(session, 987654321)
+    with pytest.raises(NotFound):
+        await repository.get_message_view(session, 987654321)
+
+
+# --- search: collect or walk -----------------------------------------------------------------
+
+
+async def test_a_rare_term_is_collected_with_an_exact_total(
+    session: AsyncSession, counselor: Counselor
+) -> None:
+    ticket = await make_ticket(session)
+    await add_message(session, ticket, "my landlord again")
+    mode, _ = await repository._search_mode(session, "landlord")
+    assert mode is SearchMode.COLLECT
+    page = await repository.ticket_page(session, counselor.id, InboxFilters(q="landlord"))
+    assert ([t.id for t in page.items], page.total, page.total_is_estimate) == (
+        [ticket.id],
+        1,
+        False,
+    )
+
+
+async def test_a_term_with_more_matches_than_the_cap_is_walked(
+    session: AsyncSession, counselor: Counselor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tickets = [await make_ticket(session, subject=f"Fees problem {i}") for i in range(3)]
+    monkeypatch.setattr(repository, "SEARCH_COLLECT_CAP", 2)
+    mode, _ = await repository._search_mode(session, "fees")
+    assert mode is SearchMode.WALK
+    page = await repository.ticket_page(session, counselor.id, InboxFilters(q="fees"))
+    assert [t.id for t in page.items] == [t.id for t in reversed(tickets)]
+    assert page.total_is_estimate is True
+
+
+async def test_a_term_the_planner_knows_is_common_is_walked_without_counting(
+    session: AsyncSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(repository, "SEARCH_WALK_ABOVE", -1)
+    mode, _ = await repository._search_mode(session, "anything")
+    assert mode is SearchMode.WALK
+
+
+async def test_admission_prefixes_match_from_the_start_only(
+    session: AsyncSession, counselor: Counselor
+) -> None:
+    student = await make_student(session, admission_no="MD/5520/2020")
+    ticket = await make_ticket(session, student=student)
+    for q, found in (("md/55", True), ("MD/5520/2020", True), ("5520", False), ("D/55", False)):
+        page = await repository.ticket_page(session, counselor.id, InboxFilters(q=q))
+        assert (ticket.id in [t.id for t in page.items]) is found, q
+
+
+# --- the chat ---------------------------------------------------------------------------------
+
+
+async def test_delivery_states_come_from_the_outbox(
+    session: AsyncSession, counselor: Counselor
+) -> None:
+    ticket = await make_ticket(session)
+    cancelled = await add_message(
+        session,
+        ticket,
+        "reply",
+        sender=SenderType.COUNSELOR,
+        counselor=counselor,
+        delivery=NotificationStatus.CANCELLED,
+    )
+    view = await repository.get_message_view(session, cancelled.id)
+    assert view.delivery is not None
+    assert (view.delivery.status, view.delivery.error) == (
+        repository.Delivery.FAILED,
+        "Delivery was cancelled.",
+    )
+
+
+async def test_a_before_beyond_the_oldest_is_an_empty_page(
+    session: AsyncSession,
+) -> None:
+    ticket = await make_ticket(session)
+    first = await add_message(session, ticket)
+    page = await repository.message_page(session, ticket.id, before=first.id)
+    assert (page.items, page.total, page.has_next) == ([], 1, False)
+
+
+# --- statement cache -------------------------------------------------------------------------
+
+
+def test_statements_are_built_once_per_shape() -> None:
+    shape = _Shape.of(InboxFilters(status=TicketStatus.OPEN), None)
+    first = repository._page_statement(shape, _Position.AFTER, 20, True)
+    assert repository._page_statement(shape, _Position.AFTER, 20, True) is first
+    other = _Shape.of(InboxFilters(status=TicketStatus.CLOSED), None)
+    assert other == shape  # the value is a parameter, not part of the shape
+    assert repository._page_statement(shape, _Position.FIRST, 20, True) is not first
+
+
+def test_filter_values_are_rendered_as_constants_for_the_planner() -> None:
+    shape = _Shape.of(InboxFilters(status=TicketStatus.OPEN, category_id=3), None)
+    sql = str(repository._page_statement(shape, _Position.FIRST, 20, True))
+    assert "__[POSTCOMPILE_status]" in sql
+    assert "__[POSTCOMPILE_category_id]" in sql
