@@ -19,8 +19,10 @@ from counseldesk.staff import api as staff_api
 from counseldesk.staff import pages as staff_pages
 from counseldesk.staff.deps import LoginRequired
 from counseldesk.staff.login_limiter import build_login_limiter
+from counseldesk.support import api as support_api
+from counseldesk.support import pages as support_pages
 from counseldesk.telegram import webhook
-from counseldesk.web import home
+from counseldesk.web import events, home
 from counseldesk.web.csrf import CSRFCookieMiddleware, require_csrf_token
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -97,8 +99,12 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(health.router)
     app.include_router(staff_api.router)
+    app.include_router(support_api.router)
     app.include_router(staff_pages.router)
     app.include_router(home.router)
+    app.include_router(events.router)
+    app.include_router(support_pages.router)
+    app.include_router(support_pages.api_router)
     app.include_router(simulator_api.router)
     app.include_router(simulator_pages.router)
     app.include_router(webhook.router)

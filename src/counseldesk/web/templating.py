@@ -50,6 +50,7 @@ class NavLink:
 # PageAdmin: hiding a link is not access control).
 NAV_LINKS: tuple[NavLink, ...] = (
     NavLink("Home", "/"),
+    NavLink("Support inbox", "/support"),
     NavLink("Student simulator", "/simulator", admin_only=True),
 )
 
