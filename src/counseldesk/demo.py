@@ -10,6 +10,7 @@ from counseldesk.content.service import do_update_office_settings
 from counseldesk.staff import service as staff
 from counseldesk.staff.models import Counselor, Role
 from counseldesk.students.models import Student
+from counseldesk.support import service as support
 from counseldesk.support.models import SupportCategory
 
 DEMO_ADMIN_EMAIL = "admin@counseldesk.example"
@@ -58,16 +59,19 @@ async def load_demo_data(session: AsyncSession) -> bool:
         )
     for order, (name, description) in enumerate(CATEGORIES):
         session.add(SupportCategory(name=name, description=description, sort_order=order))
+    students = []
     for telegram_id, admission_no, name, year, phone in STUDENTS:
-        session.add(
-            Student(
-                telegram_user_id=telegram_id,
-                admission_no=admission_no,
-                full_name=name,
-                year_of_study=year,
-                phone=phone,
-            )
+        student = Student(
+            telegram_user_id=telegram_id,
+            admission_no=admission_no,
+            full_name=name,
+            year_of_study=year,
+            phone=phone,
         )
+        session.add(student)
+        students.append(student)
+    await session.flush()
+    await _demo_conversations(session, students)
     await do_update_office_settings(
         session,
         office_name="University Counseling Office",
@@ -83,3 +87,44 @@ async def load_demo_data(session: AsyncSession) -> bool:
     )
     await session.flush()
     return True
+
+
+async def _demo_conversations(session: AsyncSession, students: list[Student]) -> None:
+    """A few open conversations, so the inbox has something to show on a first start.
+
+    No counselor replies: a reply is delivered through the outbox, and the demo students exist
+    only in the database, not in the Telegram emulator, until someone picks them in the simulator.
+    """
+    categories = {c.name: c.id for c in await support.list_categories(session)}
+    amina = await staff.find_counselor_by_email(session, COUNSELORS[0][0])
+    assert amina is not None
+    faith, kevin, lucy = students[0], students[1], students[2]
+
+    ticket, _ = await support.do_open_ticket(
+        session,
+        faith,
+        category_id=categories["Academic"],
+        subject="Exam stress",
+        body="Hi, my exams start next week and I can't sleep or focus. Can someone help?",
+    )
+    await support.do_add_student_message(
+        session, faith, ticket, body="I'm free most afternoons if we could talk."
+    )
+    await support.do_take(session, amina, ticket)
+    await support.do_add_note(
+        session, amina, ticket, body="Offer a session on Thursday; check on sleep."
+    )
+    await support.do_open_ticket(
+        session,
+        kevin,
+        category_id=categories["Financial"],
+        subject="Fee balance and bursary",
+        body="I have a fee balance and was told to ask about bursaries. Where do I start?",
+    )
+    await support.do_open_ticket(
+        session,
+        lucy,
+        category_id=categories["Personal"],
+        subject="Homesick in first year",
+        body="It's my first semester away from home and I feel lonely most evenings.",
+    )
