@@ -61,6 +61,12 @@ class Notification(Base):
             postgresql_where=text("status = 'pending'"),
         ),
         Index("ix_notifications_ref_key", "ref_key", postgresql_where=text("ref_key IS NOT NULL")),
+        # The sweep for sends interrupted by a dead worker: as small as the in-flight set.
+        Index(
+            "ix_notifications_sending",
+            "claimed_at",
+            postgresql_where=text("status = 'sending'"),
+        ),
         Index("ix_notifications_telegram_user_id", "telegram_user_id"),
     )
 

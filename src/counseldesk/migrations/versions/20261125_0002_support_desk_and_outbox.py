@@ -79,6 +79,13 @@ def upgrade() -> None:
         postgresql_where=sa.text("status = 'pending'"),
     )
     op.create_index(
+        "ix_notifications_sending",
+        "notifications",
+        ["claimed_at"],
+        unique=False,
+        postgresql_where=sa.text("status = 'sending'"),
+    )
+    op.create_index(
         "ix_notifications_ref_key",
         "notifications",
         ["ref_key"],
