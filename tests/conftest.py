@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
+from aiogram import Bot
 from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -31,6 +32,8 @@ from counseldesk.db.engine import Database, create_engine
 from counseldesk.db.urls import to_asyncpg_url
 from counseldesk.runtime import Runtime
 from counseldesk.staff.models import Counselor
+from counseldesk.telegram.bot_factory import create_bot
+from counseldesk.telegram.emulator import EmulatorServer
 from counseldesk.web.app import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -258,3 +261,29 @@ async def admin_client(client: httpx.AsyncClient, admin: Counselor) -> httpx.Asy
     """`client`, logged in as `admin` (use either this or counselor_client in a test)."""
     await log_in(client, admin.email)
     return client
+
+
+# --- the Telegram emulator and a bot talking to it ------------------------------------------
+
+
+@pytest.fixture(scope="session")
+async def emulator_server() -> AsyncIterator[EmulatorServer]:
+    server = EmulatorServer(port=0)
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+def emulator(emulator_server: EmulatorServer) -> EmulatorServer:
+    """One emulator for the session (starting one costs ~0.5 s), emptied for every test."""
+    emulator_server.state.reset()
+    return emulator_server
+
+
+@pytest.fixture(scope="session")
+async def bot(emulator_server: EmulatorServer) -> AsyncIterator[Bot]:
+    """A Bot on the session's emulator (aiohttp's close pauses: once per session, not per test)."""
+    bot = create_bot(make_settings(), api_url=emulator_server.url)
+    yield bot
+    await bot.session.close()

@@ -14,20 +14,6 @@ from counseldesk.web.app import create_app
 from tests.conftest import make_settings
 
 
-@pytest.fixture(scope="session")
-async def emulator_server() -> AsyncIterator[EmulatorServer]:
-    server = EmulatorServer(port=0)
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
-def emulator(emulator_server: EmulatorServer) -> EmulatorServer:
-    emulator_server.state.reset()
-    return emulator_server
-
-
 @pytest.fixture
 def settings(emulator: EmulatorServer) -> Settings:
     """The app finds the emulator through the settings, as in production."""

@@ -25,7 +25,6 @@ from counseldesk.realtime.events import Event
 from counseldesk.runtime import Runtime
 from counseldesk.students.models import Student
 from counseldesk.students.service import do_mark_unreachable, get_unreachable_ids
-from counseldesk.telegram.bot_factory import create_bot
 from counseldesk.telegram.emulator import EmulatorServer
 from counseldesk.telegram.models import Notification, NotificationStatus
 from counseldesk.telegram.outbox import do_enqueue
@@ -37,27 +36,6 @@ from tests.conftest import make_settings
 from tests.factories import make_student
 
 # --- fixtures -------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-async def emulator_server() -> AsyncIterator[EmulatorServer]:
-    server = EmulatorServer(port=0)
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
-def emulator(emulator_server: EmulatorServer) -> EmulatorServer:
-    emulator_server.state.reset()
-    return emulator_server
-
-
-@pytest.fixture(scope="module")
-async def bot(emulator_server: EmulatorServer) -> AsyncIterator[Bot]:
-    bot = create_bot(make_settings(), api_url=emulator_server.url)
-    yield bot
-    await bot.session.close()
 
 
 @pytest.fixture(scope="module")
