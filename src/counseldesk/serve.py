@@ -107,8 +107,14 @@ class System:
                 log.info("bot receives updates by webhook at %s", settings.webhook_url)
             else:
                 await self.bot.delete_webhook(drop_pending_updates=False)
+                # One update at a time: handled as concurrent tasks, a student's quick messages
+                # could be stored out of order. Production volume belongs on the webhook.
                 polling = self.dispatcher.start_polling(
-                    self.bot, handle_signals=False, close_bot_session=False, polling_timeout=10
+                    self.bot,
+                    handle_signals=False,
+                    close_bot_session=False,
+                    polling_timeout=10,
+                    handle_as_tasks=False,
                 )
                 self.tasks.append(asyncio.create_task(polling, name="bot"))
 
