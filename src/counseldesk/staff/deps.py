@@ -91,14 +91,14 @@ def session_token(request: Request) -> str | None:
     return request.cookies.get(SESSION_COOKIE) or None
 
 
-def get_session_store(runtime: RuntimeDep, session: SessionDep) -> SessionStore:
+async def get_session_store(runtime: RuntimeDep, session: SessionDep) -> SessionStore:
     return build_session_store(runtime.redis, session, runtime.settings)
 
 
 SessionStoreDep = Annotated[SessionStore, Depends(get_session_store)]
 
 
-def get_login_limiter(request: Request) -> LoginLimiter:
+async def get_login_limiter(request: Request) -> LoginLimiter:
     # One per app (built in create_app), so the in-process variant remembers across requests.
     limiter: LoginLimiter = request.app.state.login_limiter
     return limiter
