@@ -6,7 +6,7 @@ The dashboard's inbox and chat read exactly these; change them together with its
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 from pydantic.config import JsonDict
@@ -159,7 +159,7 @@ class TicketDetail(TicketSummary):
 
 
 class MediaOut(BaseModel):
-    kind: Literal["photo", "document", "voice"] | str
+    kind: str = Field(description="photo, document or voice.")
     file_name: str | None
     mime_type: str | None
     url: str = Field(description="Fetch the file through the dashboard (logged in).")
