@@ -189,6 +189,10 @@ export function connectLive({ onEvent, onResync = () => {}, onReady = () => {}, 
   setStatus("connecting");
   open();
   window.addEventListener("pagehide", () => source && source.close());
+  // Back/forward cache: the page comes back as it was, its stream closed and events missed.
+  window.addEventListener("pageshow", (event) => {
+    if (event.persisted) window.location.reload();
+  });
 }
 
 // --- small things -----------------------------------------------------------------------------
