@@ -301,16 +301,7 @@ async def do_reply(
 ) -> SupportMessage:
     """A counselor's answer: stored, then delivered to the student through the outbox."""
     clean = check_body(body)
-    message = SupportMessage(
-        ticket_id=ticket.id,
-        telegram_user_id=ticket.telegram_user_id,
-        sender_type=SenderType.COUNSELOR,
-        counselor_id=counselor.id,
-        body=clean,
-        is_internal=False,
-    )
-    session.add(message)
-    await session.flush()
+    message = await _counselor_message(session, counselor, ticket, clean, internal=False)
     language = await _student_language(session, ticket)
     notification = await do_enqueue(
         session,
@@ -341,17 +332,7 @@ async def do_add_note(
     session: AsyncSession, counselor: Counselor, ticket: SupportTicket, *, body: str
 ) -> SupportMessage:
     """An internal note: in the timeline for counselors, never sent to the student."""
-    clean = check_body(body)
-    message = SupportMessage(
-        ticket_id=ticket.id,
-        telegram_user_id=ticket.telegram_user_id,
-        sender_type=SenderType.COUNSELOR,
-        counselor_id=counselor.id,
-        body=clean,
-        is_internal=True,
-    )
-    session.add(message)
-    await session.flush()
+    message = await _counselor_message(session, counselor, ticket, check_body(body), internal=True)
     ticket.message_count += 1
     emit(session, "message.created", _message_event(ticket, message))
     return message
@@ -434,6 +415,22 @@ async def do_take(
 
 
 # --- shared helpers -----------------------------------------------------------------------------
+
+
+async def _counselor_message(
+    session: AsyncSession, counselor: Counselor, ticket: SupportTicket, body: str, *, internal: bool
+) -> SupportMessage:
+    message = SupportMessage(
+        ticket_id=ticket.id,
+        telegram_user_id=ticket.telegram_user_id,
+        sender_type=SenderType.COUNSELOR,
+        counselor_id=counselor.id,
+        body=body,
+        is_internal=internal,
+    )
+    session.add(message)
+    await session.flush()
+    return message
 
 
 async def _student_language(session: AsyncSession, ticket: SupportTicket) -> str | None:
