@@ -23,6 +23,7 @@ import asyncio
 import json
 import logging
 import time
+from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator
 from typing import Any, Protocol
 
@@ -59,7 +60,7 @@ class EventBus(Protocol):
     async def close(self) -> None: ...
 
 
-class _LogBus:
+class _LogBus(ABC):
     """What both buses share: the local log, the heartbeat, and the subscription loop."""
 
     def __init__(self, *, history: int, heartbeat_seconds: float) -> None:
@@ -74,12 +75,12 @@ class _LogBus:
 
     # --- what an implementation provides ---------------------------------------------------
 
-    async def _open_log(self) -> EventLog:
-        raise NotImplementedError
+    @abstractmethod
+    async def _open_log(self) -> EventLog: ...
 
+    @abstractmethod
     async def _newest_known(self) -> EventId:
         """The newest id any instance has published (a resume point beyond it is bogus)."""
-        raise NotImplementedError
 
     async def _history(self, after: EventId, upto: EventId) -> tuple[list[Entry], bool] | None:
         """Entries with `after < id <= upto`, a page at a time, and whether the page reached

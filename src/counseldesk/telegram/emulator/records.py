@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from abc import ABC, abstractmethod
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -86,7 +87,7 @@ class SimUser:
 
 
 @dataclass(kw_only=True)
-class Entry:
+class Entry(ABC):
     """One item of a chat's timeline."""
 
     seq: int = 0
@@ -94,11 +95,11 @@ class Entry:
     version: int = 1
 
     @property
-    def entry_id(self) -> str:
-        raise NotImplementedError
+    @abstractmethod
+    def entry_id(self) -> str: ...
 
-    def to_sim(self) -> dict[str, Any]:
-        raise NotImplementedError
+    @abstractmethod
+    def to_sim(self) -> dict[str, Any]: ...
 
     def _head(self, kind: str) -> dict[str, Any]:
         return {
