@@ -160,56 +160,55 @@ async def claim_due(
     return claimed
 
 
-async def mark_sent(session: AsyncSession, row: ClaimedRow, telegram_message_id: int) -> bool:
-    """Telegram accepted the message. This is the truth even if the sweep already gave up on the
-    row (a send slower than the lease), so only the claim stamp is checked, not the status."""
-    result = await session.execute(
-        update(Notification)
-        .where(Notification.id == row.id, Notification.claimed_at == row.claimed_at)
-        .values(
-            status=NotificationStatus.SENT,
-            sent_at=func.now(),
-            telegram_message_id=telegram_message_id,
-            last_error=None,
-        )
-        .returning(Notification.id)
+async def _move_claimed(
+    session: AsyncSession,
+    row: ClaimedRow,
+    status: NotificationStatus,
+    *,
+    only_while_sending: bool = False,
+    error: str | None = None,
+    **values: Any,
+) -> bool:
+    """Set one claimed row's new state if this worker's claim still stands; emit the change."""
+    stmt = update(Notification).where(
+        Notification.id == row.id, Notification.claimed_at == row.claimed_at
     )
+    if only_while_sending:
+        stmt = stmt.where(_SENDING)
+    result = await session.execute(stmt.values(status=status, **values).returning(Notification.id))
     changed = result.first() is not None
     if changed:
         emit_update(
-            session,
-            notification_id=row.id,
-            status=NotificationStatus.SENT,
-            kind=row.kind,
-            ref=row.ref,
+            session, notification_id=row.id, status=status, kind=row.kind, ref=row.ref, error=error
         )
     return changed
+
+
+async def mark_sent(session: AsyncSession, row: ClaimedRow, telegram_message_id: int) -> bool:
+    """Telegram accepted the message. This is the truth even if the sweep already gave up on the
+    row (a send slower than the lease), so only the claim stamp is checked, not the status."""
+    return await _move_claimed(
+        session,
+        row,
+        NotificationStatus.SENT,
+        sent_at=func.now(),
+        telegram_message_id=telegram_message_id,
+        last_error=None,
+    )
 
 
 async def mark_retry(session: AsyncSession, row: ClaimedRow, *, delay: float, error: str) -> bool:
     """Not delivered; pending again, due after `delay` seconds."""
-    result = await session.execute(
-        update(Notification)
-        .where(Notification.id == row.id, _SENDING, Notification.claimed_at == row.claimed_at)
-        .values(
-            status=NotificationStatus.PENDING,
-            scheduled_for=func.now() + timedelta(seconds=delay),
-            claimed_at=None,
-            last_error=error,
-        )
-        .returning(Notification.id)
+    return await _move_claimed(
+        session,
+        row,
+        NotificationStatus.PENDING,
+        only_while_sending=True,
+        error=error,
+        scheduled_for=func.now() + timedelta(seconds=delay),
+        claimed_at=None,
+        last_error=error,
     )
-    changed = result.first() is not None
-    if changed:
-        emit_update(
-            session,
-            notification_id=row.id,
-            status=NotificationStatus.PENDING,
-            kind=row.kind,
-            ref=row.ref,
-            error=error,
-        )
-    return changed
 
 
 async def mark_failed(session: AsyncSession, rows: Sequence[ClaimedRow], error: str) -> int:
