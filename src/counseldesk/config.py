@@ -92,6 +92,28 @@ class Settings(BaseSettings):
         default="Africa/Nairobi", description="IANA time zone the office works in."
     )
 
+    appointment_reminders: str = Field(
+        default="1440,60",
+        description="When students are reminded of an appointment: minutes before its start, "
+        "comma-separated (default a day and an hour before). Empty: no reminders.",
+    )
+    appointment_max_upcoming: int = Field(
+        default=3,
+        ge=1,
+        le=50,
+        description="Upcoming appointments one student may hold at a time (stops hoarding).",
+    )
+    appointment_booking_days: int = Field(
+        default=30, ge=1, le=365, description="How many days ahead students may book."
+    )
+    appointment_min_notice_minutes: int = Field(
+        default=60,
+        ge=0,
+        le=10080,
+        description="A slot can be booked (or a booking moved to it) until this many minutes "
+        "before it starts.",
+    )
+
     # --- logging -----------------------------------------------------------------------------
     log_level: str = Field(default="INFO", description="Python logging level.")
 
@@ -117,6 +139,21 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {value!r}") from exc
         return value
+
+    @field_validator("appointment_reminders")
+    @classmethod
+    def _check_reminders(cls, value: str) -> str:
+        parts = [part.strip() for part in value.split(",") if part.strip()]
+        if not all(part.isdigit() and 0 < int(part) <= 60 * 24 * 30 for part in parts):
+            raise ValueError("a comma-separated list of minutes between 1 and 43200")
+        return ",".join(parts)
+
+    @property
+    def reminder_offsets(self) -> tuple[int, ...]:
+        """Minutes before an appointment when its reminders go out, largest first."""
+        if not self.appointment_reminders:
+            return ()
+        return tuple(sorted({int(p) for p in self.appointment_reminders.split(",")}, reverse=True))
 
     @model_validator(mode="after")
     def _webhook_needs_secret(self) -> Settings:

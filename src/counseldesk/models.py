@@ -1,5 +1,12 @@
 """Every feature's models in one import, so Alembic (and `alembic check`) sees the whole schema."""
 
+from counseldesk.appointments.models import (
+    Absence,
+    Appointment,
+    ClosedDay,
+    CounselorSchedule,
+    WorkingHours,
+)
 from counseldesk.content.models import OfficeSettings
 from counseldesk.db.base import Base
 from counseldesk.staff.models import Counselor, StaffSession
@@ -14,9 +21,13 @@ from counseldesk.support.models import (
 from counseldesk.telegram.models import BotState, Notification, ProcessedUpdate
 
 __all__ = [
+    "Absence",
+    "Appointment",
     "Base",
     "BotState",
+    "ClosedDay",
     "Counselor",
+    "CounselorSchedule",
     "CrisisTerm",
     "Notification",
     "OfficeSettings",
@@ -28,4 +39,5 @@ __all__ = [
     "SupportTicket",
     "TicketRead",
     "UserSession",
+    "WorkingHours",
 ]

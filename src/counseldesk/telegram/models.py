@@ -79,6 +79,9 @@ class Notification(Base):
     # Lets a feature find its rows again (cancel a reminder, show a reply's delivery state).
     ref_key: Mapped[str | None] = mapped_column(String(120))
     scheduled_for: Mapped[datetime] = mapped_column(server_default=func.now())
+    # Not worth sending from this moment on (a reminder of an appointment that has started):
+    # the worker cancels such a row instead of sending it late.
+    expires_at: Mapped[datetime | None]
     status: Mapped[NotificationStatus] = mapped_column(
         Enum(
             NotificationStatus,

@@ -28,10 +28,12 @@ async def do_enqueue(
     text: str,
     reply_markup: dict[str, Any] | None = None,
     scheduled_for: datetime | None = None,
+    expires_at: datetime | None = None,
     ref_key: str | None = None,
     ref: dict[str, Any] | None = None,
 ) -> Notification:
-    """Queue one HTML message to a student's chat. `ref` travels with live status events."""
+    """Queue one HTML message to a student's chat, due at `scheduled_for` (default now) and not
+    sent at all once `expires_at` has passed. `ref` travels with live status events."""
     if not text or len(text) > MAX_TEXT:
         raise ValueError(f"a notification text has 1 to {MAX_TEXT} characters")
     payload: dict[str, Any] = {"text": text}
@@ -44,6 +46,7 @@ async def do_enqueue(
         telegram_user_id=telegram_user_id,
         payload=payload,
         ref_key=ref_key,
+        expires_at=expires_at,
     )
     if scheduled_for is not None:
         notification.scheduled_for = scheduled_for

@@ -24,6 +24,7 @@ from counseldesk.telegram.models import Notification, NotificationStatus
 EVENT = "notification.updated"
 UNREACHABLE_ERROR = "student unreachable"
 INTERRUPTED_ERROR = "interrupted while sending; delivery unknown"
+EXPIRED_ERROR = "expired before it could be sent"
 # The periodic jobs in counseldesk.worker use 7_001 and up.
 SWEEP_LOCK_KEY = 7_101
 
@@ -74,17 +75,21 @@ def emit_update(
     )
 
 
-def due_rows(limit: int) -> Select[tuple[int, str, int, dict[str, Any]]]:
+def due_rows(
+    limit: int, now: datetime | None = None
+) -> Select[tuple[int, str, int, dict[str, Any], datetime | None]]:
     """The claim's SELECT: due pending rows, oldest first, skipping rows other workers hold.
-    Served by the partial index ix_notifications_due (a test holds it to that)."""
+    Served by the partial index ix_notifications_due (a test holds it to that). `now` replaces
+    the database's clock (tests that move time)."""
     return (
         select(
             Notification.id,
             Notification.kind,
             Notification.telegram_user_id,
             Notification.payload,
+            Notification.expires_at,
         )
-        .where(_PENDING, Notification.scheduled_for <= func.now())
+        .where(_PENDING, Notification.scheduled_for <= (func.now() if now is None else now))
         .order_by(Notification.scheduled_for, Notification.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -92,32 +97,29 @@ def due_rows(limit: int) -> Select[tuple[int, str, int, dict[str, Any]]]:
 
 
 async def claim_due(
-    session: AsyncSession, *, limit: int, find_unreachable: FindUnreachable | None = None
+    session: AsyncSession,
+    *,
+    limit: int,
+    find_unreachable: FindUnreachable | None = None,
+    now: datetime | None = None,
 ) -> list[ClaimedRow]:
     """Lock up to `limit` due pending rows (skipping rows other workers hold) and mark them
-    SENDING. Rows for students known to be unreachable end FAILED here, unsent and uncounted."""
-    due = (await session.execute(due_rows(limit))).all()
+    SENDING. Rows for students known to be unreachable end FAILED here, unsent and uncounted;
+    rows past their `expires_at` end CANCELLED, unsent."""
+    due = (await session.execute(due_rows(limit, now))).all()
     if not due:
         return []
+    clock = now or await session.scalar(select(func.now()))
+    expired = [row for row in due if row.expires_at is not None and row.expires_at <= clock]
+    if expired:
+        await _settle_unsent(session, expired, NotificationStatus.CANCELLED, EXPIRED_ERROR)
+        due = [row for row in due if row not in expired]
     unreachable: set[int] = set()
     if find_unreachable is not None:
         unreachable = await find_unreachable(session, {row.telegram_user_id for row in due})
     skipped = [row for row in due if row.telegram_user_id in unreachable]
     if skipped:
-        await session.execute(
-            update(Notification)
-            .where(Notification.id.in_([row.id for row in skipped]))
-            .values(status=NotificationStatus.FAILED, last_error=UNREACHABLE_ERROR)
-        )
-        for row in skipped:
-            emit_update(
-                session,
-                notification_id=row.id,
-                status=NotificationStatus.FAILED,
-                kind=row.kind,
-                ref=row.payload.get("ref"),
-                error=UNREACHABLE_ERROR,
-            )
+        await _settle_unsent(session, skipped, NotificationStatus.FAILED, UNREACHABLE_ERROR)
     to_send = {row.id: row for row in due if row.telegram_user_id not in unreachable}
     if not to_send:
         return []
@@ -158,6 +160,26 @@ async def claim_due(
             ref=row.payload.get("ref"),
         )
     return claimed
+
+
+async def _settle_unsent(
+    session: AsyncSession, rows: Sequence[Any], status: NotificationStatus, error: str
+) -> None:
+    """End locked, unclaimed rows without sending them (their lock is held by this claim)."""
+    await session.execute(
+        update(Notification)
+        .where(Notification.id.in_([row.id for row in rows]))
+        .values(status=status, last_error=error)
+    )
+    for row in rows:
+        emit_update(
+            session,
+            notification_id=row.id,
+            status=status,
+            kind=row.kind,
+            ref=row.payload.get("ref"),
+            error=error,
+        )
 
 
 async def _move_claimed(

@@ -30,6 +30,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from aiogram import Bot
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -95,16 +96,19 @@ class OutboxWorker:
         poll_interval: float = 5.0,
         max_in_flight: int = 8,
         listen: bool = True,
+        clock: Callable[[], datetime] | None = None,
     ):
         """`limiter` defaults to an in-process 25 messages/s. `lease`: how long a claimed row may
         stay SENDING before the sweep declares its delivery unknown; `send_timeout` (default a
         third of the lease) must stay under half of it. `listen=False` leaves out LISTEN/NOTIFY
-        (the timers still run)."""
+        (the timers still run). `clock` replaces the database's clock for deciding which rows are
+        due and expired (tests that move time)."""
         self._send_timeout = lease / 3 if send_timeout is None else send_timeout
         if self._send_timeout >= lease / 2:
             raise ValueError("send_timeout must be shorter than half the lease")
         self._db = db
         self._bot = bot
+        self._clock = clock
         self._limiter = limiter if limiter is not None else LocalRateLimiter(25.0)
         self._on_unreachable = on_unreachable
         self._find_unreachable = find_unreachable
@@ -143,7 +147,10 @@ class OutboxWorker:
         claim_started = asyncio.get_running_loop().time()
         async with self._db.unit_of_work() as session:
             rows = await store.claim_due(
-                session, limit=self._batch_size, find_unreachable=self._find_unreachable
+                session,
+                limit=self._batch_size,
+                find_unreachable=self._find_unreachable,
+                now=self._clock() if self._clock is not None else None,
             )
         if not rows:
             return BatchResult()
