@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
@@ -42,22 +43,27 @@ def _run_async(main: Callable[[Runtime], Awaitable[T]], *, migrate_first: bool =
     with database_url(settings) as url:
         if migrate_first:
             migrations.upgrade(url)
+        return _run_loop(settings, url, main)
 
-        async def runner() -> T:
-            runtime = Runtime.open(settings, url)
-            try:
-                return await main(runtime)
-            finally:
-                await runtime.close()
 
+def _run_loop(settings: Settings, url: str, main: Callable[[Runtime], Awaitable[T]]) -> T:
+    """Run `main` with a Runtime of its own in a new event loop (uvloop when available)."""
+
+    async def runner() -> T:
+        runtime = Runtime.open(settings, url)
         try:
-            import uvloop
+            return await main(runtime)
+        finally:
+            await runtime.close()
 
-            loop_factory = uvloop.new_event_loop
-        except ImportError:  # pragma: no cover - uvloop ships with uvicorn[standard] on Linux
-            loop_factory = None
-        with asyncio.Runner(loop_factory=loop_factory) as loop_runner:
-            return loop_runner.run(runner())
+    try:
+        import uvloop
+
+        loop_factory = uvloop.new_event_loop
+    except ImportError:  # pragma: no cover - uvloop ships with uvicorn[standard] on Linux
+        loop_factory = None
+    with asyncio.Runner(loop_factory=loop_factory) as loop_runner:
+        return loop_runner.run(runner())
 
 
 def _fail(message: str) -> None:
@@ -103,10 +109,32 @@ def serve(
 
 @app.command()
 def web() -> None:
-    """The dashboard, JSON API and (with WEBHOOK_URL) the Telegram webhook."""
+    """The dashboard, JSON API and (with WEBHOOK_URL) the Telegram webhook; WEB_PROCESSES copies
+    of it share the port."""
     from counseldesk.serve import Parts, run_parts
 
-    _run_async(lambda runtime: run_parts(runtime, Parts(web=True)))
+    settings = get_settings()
+    if settings.web_processes == 1:
+        _run_async(lambda runtime: run_parts(runtime, Parts(web=True)))
+        return
+
+    from counseldesk.web.prefork import bind, run_forked
+
+    _setup_logging(settings)
+    with database_url(settings) as url:
+        sock = bind(settings.host, settings.port)
+
+        def child(listening: socket.socket) -> int:
+            _run_loop(
+                settings,
+                url,
+                lambda runtime: run_parts(runtime, Parts(web=True), sockets=[listening]),
+            )
+            return 0
+
+        code = run_forked(settings.web_processes, sock, child)
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command()

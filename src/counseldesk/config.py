@@ -52,6 +52,12 @@ class Settings(BaseSettings):
     # --- web ---------------------------------------------------------------------------------
     host: str = Field(default="127.0.0.1", description="Address the web server binds to.")
     port: int = Field(default=8000, ge=0, le=65535, description="Port of the web server (0: any).")
+    web_processes: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Processes `counseldesk web` runs on the one port (about one per core).",
+    )
     cookie_secure: bool = Field(
         default=False, description="Send cookies only over HTTPS (set true behind TLS)."
     )

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -39,9 +40,13 @@ class Parts:
 class System:
     """The chosen parts, started and stopped together."""
 
-    def __init__(self, runtime: Runtime, parts: Parts) -> None:
+    def __init__(
+        self, runtime: Runtime, parts: Parts, sockets: list[socket.socket] | None = None
+    ) -> None:
         self.runtime = runtime
         self.parts = parts
+        # Listening sockets opened before a fork (WEB_PROCESSES); None: bind HOST:PORT here.
+        self.sockets = sockets
         self.stopping = asyncio.Event()
         self.tasks: list[asyncio.Task[None]] = []
         self.emulator: EmulatorServer | None = None
@@ -89,7 +94,7 @@ class System:
                 log_config=None,  # the process's logging, set up once by the CLI
             )
             self.web_server = EmbeddedServer(config, before_shutdown=self.runtime.bus.end_streams)
-            self.tasks.append(asyncio.create_task(self.web_server.serve(), name="web"))
+            self.tasks.append(asyncio.create_task(self.web_server.serve(self.sockets), name="web"))
             while not self.web_server.started:
                 if self.tasks[-1].done():
                     await self.tasks[-1]  # raises what stopped it (a port in use, say)
@@ -149,9 +154,12 @@ class System:
 
 
 async def run_parts(
-    runtime: Runtime, parts: Parts, on_started: Callable[[System], None] | None = None
+    runtime: Runtime,
+    parts: Parts,
+    on_started: Callable[[System], None] | None = None,
+    sockets: list[socket.socket] | None = None,
 ) -> None:
-    system = System(runtime, parts)
+    system = System(runtime, parts, sockets)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, system.stopping.set)
