@@ -551,6 +551,11 @@ def main() -> None:
     parser.add_argument("--only", default="", help="run only pages whose name contains this")
     parser.add_argument("--pool-min", default="8")
     parser.add_argument("--pool-max", default="16")
+    parser.add_argument(
+        "--web-processes",
+        default="1",
+        help="WEB_PROCESSES of the server (pool sizes are per process)",
+    )
     parser.add_argument("--redis", default="", help="REDIS_URL for the server (sessions)")
     parser.add_argument("--seed-runs", type=int, default=20)
     parser.add_argument("--skip-seed", action="store_true")
@@ -579,7 +584,11 @@ def main() -> None:
         return
     wrk = ensure_wrk()
     print(json.dumps({k: v for k, v in targets.items() if k != "cursors"}), flush=True)
-    server_env = {"DB_POOL_MIN": args.pool_min, "DB_POOL_MAX": args.pool_max}
+    server_env = {
+        "DB_POOL_MIN": args.pool_min,
+        "DB_POOL_MAX": args.pool_max,
+        "WEB_PROCESSES": args.web_processes,
+    }
     if args.redis:
         server_env["REDIS_URL"] = args.redis
     report = Report(
