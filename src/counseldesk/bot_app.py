@@ -10,6 +10,7 @@ from aiogram.fsm.storage.base import BaseStorage
 from aiogram.fsm.storage.redis import RedisStorage
 from aiogram.types import BotCommand, ErrorEvent
 
+from counseldesk.appointments import bot as appointments_bot
 from counseldesk.i18n import t
 from counseldesk.runtime import Runtime
 from counseldesk.students import bot as students_bot
@@ -52,8 +53,10 @@ def create_dispatcher(
         dispatcher.message.outer_middleware(
             FloodControlMiddleware(build_flood_limiter(runtime.redis, flood_rules))
         )
-    # Support first: it takes only registered students' typed messages and its own buttons,
-    # outside registration and commands; the students router ends with the catch-all.
+    # Appointments first: it takes typed messages only in its own booking states. Support next:
+    # it takes only registered students' typed messages and its own buttons, outside
+    # registration and commands; the students router ends with the catch-all.
+    dispatcher.include_router(appointments_bot.create_router())
     dispatcher.include_router(support_bot.create_router())
     dispatcher.include_router(students_bot.create_router())
     dispatcher.errors.register(_on_error)

@@ -294,3 +294,27 @@ async def test_counselor_actions_follow_the_status_rules(session: AsyncSession) 
         await service.do_cancel_by_counselor(
             session, SETTINGS, appointment.id, reason=" ", now=later
         )
+
+
+async def test_a_taken_reschedule_never_offers_the_current_time(session: AsyncSession) -> None:
+    counselor = await make_counselor(session)
+    await give_hours(session, counselor, ranges=((9, 12),))
+    student, other = await make_student(session), await make_student(session)
+    appointment = await service.do_book(
+        session,
+        SETTINGS,
+        student,
+        counselor_id=counselor.id,
+        starts_at=local(SETTINGS, 2030, 3, 6, 10),
+        now=NOW,
+    )
+    taken = local(SETTINGS, 2030, 3, 6, 11)
+    await place(session, student_id=other.id, counselor_id=counselor.id, starts_at=taken)
+    with pytest.raises(service.SlotTaken) as caught:
+        await service.do_reschedule_by_student(
+            session, SETTINGS, student, appointment.id, starts_at=taken, now=NOW
+        )
+    offered = [s.starts_at for s in caught.value.alternatives]
+    assert appointment.starts_at not in offered
+    assert offered[0] == local(SETTINGS, 2030, 3, 6, 9)
+    assert len(offered) == 3

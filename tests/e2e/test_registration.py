@@ -43,7 +43,14 @@ async def test_a_new_student_registers_step_by_step(
     reply = await jane.share_contact("+254 711 222 333")
     assert texts(reply)[0] == "✅ You're registered, Jane Wanjiku. Welcome!"
     assert "Main menu" in reply[-1]["text"]
-    assert buttons(reply[-1]) == ["💬 Support", "👤 My profile", "📞 Contact", "❓ Help"]
+    assert buttons(reply[-1]) == [
+        "📅 Book appointment",
+        "🗓 My appointments",
+        "💬 Support",
+        "👤 My profile",
+        "📞 Contact",
+        "❓ Help",
+    ]
     assert jane.reply_keyboard() is None  # the share-contact keyboard is gone
 
     student = (

@@ -114,7 +114,7 @@ async def test_a_conversation_both_ways(
     jane = await _registered(harness, session, 501)
 
     reply = await jane.say("/menu")
-    assert buttons(reply[-1])[0] == SUPPORT
+    assert SUPPORT in buttons(reply[-1])
     reply = await jane.press(SUPPORT)
     assert buttons(reply[0]) == [NEW, MINE, "⬅️ Main menu"]
     reply = await jane.press(NEW)
@@ -561,7 +561,7 @@ async def test_registration_still_works_beside_support(harness: BotHarness) -> N
     await new.press("2")
     reply = await new.share_contact("+254711000111")
     assert "registered" in reply[0]["text"]
-    assert buttons(reply[-1])[0] == SUPPORT
+    assert SUPPORT in buttons(reply[-1])
 
 
 def test_callback_data_stays_within_telegrams_limit() -> None:

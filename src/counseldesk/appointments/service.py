@@ -34,6 +34,7 @@ from counseldesk.students.models import Student
 from counseldesk.telegram.outbox import do_enqueue
 
 MAX_REASON = 500
+ALTERNATIVES = 3  # free slots offered when the one asked for is taken
 NOTICE_KIND = "appointment_update"
 _COUNSELOR_OVERLAP = "ex_appointments_counselor_time"
 _STUDENT_OVERLAP = "ex_appointments_student_time"
@@ -373,6 +374,7 @@ async def _find_free(
     *,
     counselor_id: int | None,
     ignore_appointment_id: int | None = None,
+    current: datetime | None = None,
 ) -> FreeSlot:
     if starts_at.tzinfo is None:
         raise InvalidInput("A time must include its time zone offset.")
@@ -392,6 +394,7 @@ async def _find_free(
         starts_at,
         counselor_id=counselor_id,
         ignore_appointment_id=ignore_appointment_id,
+        current=current,
     )
 
 
@@ -402,14 +405,22 @@ async def _taken(
     *,
     counselor_id: int | None,
     ignore_appointment_id: int | None = None,
+    current: datetime | None = None,
 ) -> SlotTaken:
-    alternatives = await nearest_free(
-        session,
-        window,
-        max(starts_at, window.earliest),
-        counselor_id=counselor_id,
-        ignore_appointment_id=ignore_appointment_id,
-    )
+    """The refusal, with the nearest free slots; never the moved appointment's `current` time
+    (free only because that appointment is the one being moved)."""
+    alternatives = [
+        slot
+        for slot in await nearest_free(
+            session,
+            window,
+            max(starts_at, window.earliest),
+            counselor_id=counselor_id,
+            ignore_appointment_id=ignore_appointment_id,
+            count=ALTERNATIVES + 1,
+        )
+        if slot.starts_at != current
+    ][:ALTERNATIVES]
     return SlotTaken(
         f"{format_when(starts_at, window.tz)} is not a free slot (any more).", alternatives
     )
@@ -444,6 +455,7 @@ async def _move(
         starts_at,
         counselor_id=counselor_id,
         ignore_appointment_id=appointment.id,
+        current=appointment.starts_at,
     )
     offer = next(o for o in slot.offers if o.counselor_id == counselor_id)
     try:
@@ -462,6 +474,7 @@ async def _move(
             starts_at,
             counselor_id=counselor_id,
             ignore_appointment_id=appointment.id,
+            current=appointment.starts_at,
         ) from exc
 
 

@@ -30,6 +30,9 @@ def main_menu(lang: str | None) -> InlineKeyboardMarkup:
     # Only features that exist are offered; each feature adds its row here when it lands.
     return InlineKeyboardMarkup(
         inline_keyboard=[
+            # Actions handled by appointments/bot.py (appointments/keyboards.py MENU_*).
+            [_button(t("appointments.bot.menu_book", lang), "book")],
+            [_button(t("appointments.bot.menu_mine", lang), "appts")],
             [_button(t("support.menu_button", lang), "support")],
             [_button(t("menu.profile", lang), "profile")],
             [_button(t("menu.contact", lang), "contact"), _button(t("menu.help", lang), "help")],
