@@ -29,9 +29,9 @@ from counseldesk.appointments.keyboards import (
     ViewCallback,
 )
 from counseldesk.i18n import t
+from counseldesk.students.bot_filters import is_registered, is_stranger
 from counseldesk.students.keyboards import MenuCallback
 from counseldesk.support import bot_compose
-from counseldesk.support.bot_common import is_registered, is_stranger
 from counseldesk.support.bot_state import Composing
 from counseldesk.telegram.replies import Replies
 

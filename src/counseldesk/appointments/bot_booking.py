@@ -23,7 +23,6 @@ from counseldesk.appointments.slots import BookingWindow, free_days, free_slots_
 from counseldesk.config import Settings
 from counseldesk.i18n import t
 from counseldesk.students.models import Student
-from counseldesk.support.bot_common import show
 from counseldesk.telegram.replies import Replies
 
 COUNSELORS_PER_PAGE = 6
@@ -45,7 +44,7 @@ async def _counselors_screen(
 ) -> None:
     if await bot_common.limit_reached(session, student, settings):
         text = t("appointments.bot.limit_reached", lang, limit=settings.appointment_max_upcoming)
-        show(replies, query, text, keyboards.limit_reached(lang))
+        replies.show(query, text, keyboards.limit_reached(lang))
         return
     page = max(page, 0)
     items, has_next = await bot_views.bookable_counselors(
@@ -57,12 +56,9 @@ async def _counselors_screen(
             session, offset=0, limit=COUNSELORS_PER_PAGE
         )
     if not items:
-        show(
-            replies, query, t("appointments.bot.no_counselors", lang), keyboards.back_to_menu(lang)
-        )
+        replies.show(query, t("appointments.bot.no_counselors", lang), keyboards.back_to_menu(lang))
         return
-    show(
-        replies,
+    replies.show(
         query,
         t("appointments.bot.counselors.title", lang),
         keyboards.counselors(items, page=page, has_next=has_next, lang=lang),
@@ -147,7 +143,7 @@ async def days(
         move=move,
         lang=lang,
     )
-    show(replies, query, title, markup)
+    replies.show(query, title, markup)
 
 
 async def slots(
@@ -189,8 +185,7 @@ async def slots(
         later_offset=later,
         lang=lang,
     )
-    show(
-        replies,
+    replies.show(
         query,
         t(f"appointments.bot.slots.{key}", lang, who=who, day=format_day(day)),
         markup,
@@ -225,8 +220,7 @@ async def pick(
         replies.answer_callback(query.id, t("appointments.bot.stale", lang))
         return
     if starts_at < window.earliest:  # an old screen's time that has passed, or a forged one
-        show(
-            replies,
+        replies.show(
             query,
             t("appointments.bot.slots.gone", lang),
             keyboards.back_to_days(counselor_id, move, lang),
@@ -250,8 +244,7 @@ async def pick(
     draft = Draft(counselor_id=counselor_id, at=callback_data.at, move=move, reason=reason)
     if moving is None and reason is None:
         await save_draft(state, draft, Booking.reason)
-        show(
-            replies,
+        replies.show(
             query,
             t("appointments.bot.reason.ask", lang, limit=service.MAX_REASON),
             keyboards.reason(lang),
@@ -259,4 +252,4 @@ async def pick(
         return
     await save_draft(state, draft)
     text, markup = await bot_common.confirm_screen(session, settings, draft, moving, lang)
-    show(replies, query, text, markup)
+    replies.show(query, text, markup)

@@ -19,7 +19,6 @@ from counseldesk.config import Settings
 from counseldesk.errors import NotFound
 from counseldesk.i18n import t
 from counseldesk.students.models import Student
-from counseldesk.support.bot_common import show
 from counseldesk.telegram.replies import Replies
 
 # --- reading what a button carries ----------------------------------------------------------------
@@ -92,8 +91,7 @@ async def show_taken(
         )
     when = format_when(starts_at, window.tz)
     key = "taken" if alternatives else "taken_none"
-    show(
-        replies,
+    replies.show(
         query,
         t(f"appointments.bot.confirm.{key}", lang, when=when),
         keyboards.alternatives(

@@ -24,7 +24,6 @@ from counseldesk.errors import Conflict, InvalidInput, NotFound
 from counseldesk.i18n import t
 from counseldesk.students import keyboards as student_keyboards
 from counseldesk.students.models import Student
-from counseldesk.support.bot_common import show
 from counseldesk.telegram.replies import Replies
 
 # --- reason and confirm -------------------------------------------------------------------------
@@ -76,7 +75,7 @@ async def skip_reason(
     draft = draft.with_(reason="")
     await save_draft(state, draft)
     text, markup = await bot_common.confirm_screen(session, settings, draft, None, lang)
-    show(replies, query, text, markup)
+    replies.show(query, text, markup)
 
 
 async def confirm(
@@ -128,11 +127,10 @@ async def confirm(
         return
     except NotFound:
         await end_draft(state)
-        show(replies, query, t("appointments.bot.not_found", lang), keyboards.after_booking(lang))
+        replies.show(query, t("appointments.bot.not_found", lang), keyboards.after_booking(lang))
         return
     except InvalidInput:  # moving to the time it already has (a forged button)
-        show(
-            replies,
+        replies.show(
             query,
             t("appointments.bot.confirm.same_time", lang),
             keyboards.back_to_days(draft.counselor_id, draft.move, lang),
@@ -150,7 +148,7 @@ async def confirm(
         counselor=who.counselor.full_name,
         when=format_when(appointment.starts_at, settings.tz),
     ) + bot_render.reminders(settings.reminder_offsets, lang)
-    show(replies, query, text, keyboards.after_booking(lang))
+    replies.show(query, text, keyboards.after_booking(lang))
 
 
 async def _refused(
@@ -169,8 +167,7 @@ async def _refused(
         moving = await service.get_student_appointment(session, student, draft.move)
         if moving.status not in ACTIVE_STATUSES or moving.starts_at <= window.now:
             await end_draft(state)
-            show(
-                replies,
+            replies.show(
                 query,
                 t("appointments.bot.confirm.not_changeable", lang),
                 keyboards.after_booking(lang),
@@ -179,10 +176,9 @@ async def _refused(
     elif await bot_common.limit_reached(session, student, settings):
         await end_draft(state)
         text = t("appointments.bot.limit_reached", lang, limit=settings.appointment_max_upcoming)
-        show(replies, query, text, keyboards.limit_reached(lang))
+        replies.show(query, text, keyboards.limit_reached(lang))
         return
-    show(
-        replies,
+    replies.show(
         query,
         t("appointments.bot.double_booked", lang),
         keyboards.back_to_days(draft.counselor_id, draft.move, lang),
@@ -198,15 +194,14 @@ async def cancel(
     draft = await get_draft(state)
     await end_draft(state)
     if draft is not None and draft.move:
-        show(
-            replies,
+        replies.show(
             query,
             t("appointments.bot.confirm.cancelled_move", lang),
             keyboards.after_booking(lang),
         )
         return
     text = t("appointments.bot.confirm.cancelled", lang) + "\n\n" + t("menu.title", lang)
-    show(replies, query, text, student_keyboards.main_menu(lang))
+    replies.show(query, text, student_keyboards.main_menu(lang))
 
 
 async def cancel_command(

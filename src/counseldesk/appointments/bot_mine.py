@@ -24,7 +24,6 @@ from counseldesk.config import Settings
 from counseldesk.errors import Conflict, NotFound
 from counseldesk.i18n import t
 from counseldesk.students.models import Student
-from counseldesk.support.bot_common import show
 from counseldesk.telegram.replies import Replies
 
 PAGE_SIZE = 5
@@ -64,8 +63,7 @@ async def _list_screen(
         (appointment.id, bot_render.list_label(appointment, name, settings.tz, lang))
         for appointment, name in items
     ]
-    show(
-        replies,
+    replies.show(
         query,
         text,
         keyboards.appointment_list(labels, past=past, page=page, has_next=has_next, lang=lang),
@@ -128,8 +126,7 @@ async def _show_view(
 ) -> None:
     name = await bot_views.counselor_name(session, appointment.counselor_id) or ""
     changeable = _changeable(appointment, datetime.now(UTC))
-    show(
-        replies,
+    replies.show(
         query,
         bot_render.appointment(appointment, name, settings.tz, lang),
         keyboards.appointment_view(
@@ -206,7 +203,7 @@ async def action(
             counselor=name,
             when=format_when(appointment.starts_at, settings.tz),
         )
-        show(replies, query, text, keyboards.ask_cancel(appointment.id, page, lang))
+        replies.show(query, text, keyboards.ask_cancel(appointment.id, page, lang))
         return
     try:
         appointment = await service.do_cancel_by_student(session, settings, student, appointment.id)

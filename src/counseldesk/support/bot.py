@@ -17,10 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from counseldesk.config import Settings
 from counseldesk.errors import NotFound
 from counseldesk.i18n import t
+from counseldesk.students.bot_filters import is_registered, is_stranger
 from counseldesk.students.keyboards import MenuCallback
 from counseldesk.students.models import Student
 from counseldesk.support import bot_chat, bot_compose, bot_render, bot_views, keyboards, service
-from counseldesk.support.bot_common import NOT_COMMAND, is_registered, is_stranger, show
+from counseldesk.support.bot_common import NOT_COMMAND
 from counseldesk.support.bot_state import Composing, forget_active, get_active, set_active
 from counseldesk.support.keyboards import (
     CategoryCallback,
@@ -54,7 +55,7 @@ async def menu(
             text = t("support.menu_title_active", lang, subject=ticket.subject)
         except NotFound:
             await forget_active(state)
-    show(replies, query, text, keyboards.support_menu(lang))
+    replies.show(query, text, keyboards.support_menu(lang))
 
 
 async def ticket_list(
@@ -90,8 +91,7 @@ async def ticket_list(
     text = (
         t("support.list.title", lang, page=page + 1) if tickets else t("support.list.empty", lang)
     )
-    show(
-        replies,
+    replies.show(
         query,
         text,
         keyboards.ticket_list(labels, page=page, has_next=has_next, lang=lang),
@@ -134,7 +134,7 @@ async def ticket_action(
         page=callback_data.page,
         lang=lang,
     )
-    show(replies, query, text, markup, toast=toast)
+    replies.show(query, text, markup, toast=toast)
 
 
 async def register_first(query: CallbackQuery, lang: str | None, replies: Replies) -> None:

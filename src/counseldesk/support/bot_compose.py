@@ -15,7 +15,6 @@ from counseldesk.errors import InvalidInput
 from counseldesk.i18n import t
 from counseldesk.students.models import Student
 from counseldesk.support import bot_render, keyboards, service
-from counseldesk.support.bot_common import show
 from counseldesk.support.bot_media import read_message
 from counseldesk.support.bot_state import Composing, Draft, end_draft, get_draft, save_draft
 from counseldesk.support.keyboards import CategoryCallback, DraftAction, DraftCallback
@@ -52,7 +51,7 @@ async def start(
     replies: Replies,
 ) -> None:
     text, markup = await _ask_category(session, state, Draft(), lang)
-    show(replies, query, text, markup)
+    replies.show(query, text, markup)
 
 
 async def chose_category(
@@ -75,10 +74,10 @@ async def chose_category(
         draft = draft.with_(category_id=category.id, category_name=category.name)
     if draft.editing:
         await _to_summary(state, draft)
-        show(replies, query, bot_render.summary(draft, lang), keyboards.confirm(lang))
+        replies.show(query, bot_render.summary(draft, lang), keyboards.confirm(lang))
         return
     await save_draft(state, draft, Composing.subject)
-    show(replies, query, t("support.compose.ask_subject", lang), keyboards.cancel_only(lang))
+    replies.show(query, t("support.compose.ask_subject", lang), keyboards.cancel_only(lang))
 
 
 async def got_subject(
@@ -159,11 +158,10 @@ async def send(
         # The checks passed at each step, so what changed since is the topic (deactivated).
         retry = draft.with_(category_id=None, category_name=None, editing=True)
         text, markup = await _ask_category(session, state, retry, lang)
-        show(replies, query, t("support.compose.category_gone", lang) + "\n\n" + text, markup)
+        replies.show(query, t("support.compose.category_gone", lang) + "\n\n" + text, markup)
         return
     await end_draft(state, active_ticket_id=ticket.id)
-    show(
-        replies,
+    replies.show(
         query,
         t("support.compose.opened", lang, subject=ticket.subject),
         keyboards.after_open(lang),
@@ -181,25 +179,22 @@ async def edit(
     draft = await get_draft(state)
     match callback_data.action:
         case DraftAction.EDIT:
-            show(
-                replies,
+            replies.show(
                 query,
                 t("support.compose.ask_what_to_edit", lang),
                 keyboards.what_to_edit(lang),
             )
         case DraftAction.SUMMARY:
-            show(replies, query, bot_render.summary(draft, lang), keyboards.confirm(lang))
+            replies.show(query, bot_render.summary(draft, lang), keyboards.confirm(lang))
         case DraftAction.EDIT_CATEGORY:
             text, markup = await _ask_category(session, state, draft.with_(editing=True), lang)
-            show(replies, query, text, markup)
+            replies.show(query, text, markup)
         case DraftAction.EDIT_SUBJECT:
             await save_draft(state, draft.with_(editing=True), Composing.subject)
-            show(
-                replies, query, t("support.compose.ask_subject", lang), keyboards.cancel_only(lang)
-            )
+            replies.show(query, t("support.compose.ask_subject", lang), keyboards.cancel_only(lang))
         case DraftAction.EDIT_BODY:
             await save_draft(state, draft.with_(editing=True), Composing.body)
-            show(replies, query, t("support.compose.ask_body", lang), keyboards.cancel_only(lang))
+            replies.show(query, t("support.compose.ask_body", lang), keyboards.cancel_only(lang))
         case _:
             await stale(query, lang, replies)
 
@@ -212,7 +207,7 @@ async def cancel_button(
 ) -> None:
     await end_draft(state)
     text = t("support.compose.cancelled", lang) + "\n\n" + t("support.menu_title", lang)
-    show(replies, query, text, keyboards.support_menu(lang))
+    replies.show(query, text, keyboards.support_menu(lang))
 
 
 async def cancel_command(

@@ -18,7 +18,12 @@ from aiogram.methods import (
     SendMessage,
     TelegramMethod,
 )
-from aiogram.types import InlineKeyboardMarkup, ReplyKeyboardMarkup, ReplyKeyboardRemove
+from aiogram.types import (
+    CallbackQuery,
+    InlineKeyboardMarkup,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
+)
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +48,21 @@ class Replies:
 
     def answer_callback(self, callback_query_id: str, text: str | None = None) -> None:
         self.pending.append(AnswerCallbackQuery(callback_query_id=callback_query_id, text=text))
+
+    def show(
+        self,
+        query: CallbackQuery,
+        text: str,
+        markup: InlineKeyboardMarkup | None,
+        *,
+        toast: str | None = None,
+    ) -> None:
+        """Answer a button press by replacing the message it was on (menus do not pile up)."""
+        self.answer_callback(query.id, toast)
+        if query.message is None:
+            self.send(text, markup)
+        else:
+            self.edit(query.message.message_id, text, markup)
 
     async def flush(self, bot: Bot) -> None:
         pending, self.pending = self.pending, []
