@@ -74,3 +74,17 @@ async def place(
     session.add(appointment)
     await session.flush()
     return appointment
+
+
+# --- on the real clock, for tests through the HTTP API (the service reads the time itself) -----
+
+
+def days_ahead(settings: Settings, days: int, hour: int, minute: int = 0) -> datetime:
+    """Office-local `hour:minute` on the day `days` after today (the real today), in UTC."""
+    day = datetime.now(settings.tz).date() + timedelta(days=days)
+    return local(settings, day.year, day.month, day.day, hour, minute)
+
+
+async def give_every_day_hours(session: AsyncSession, counselor: Counselor) -> None:
+    """09-12 and 13-17 on all seven days, so any day a test picks has slots."""
+    await give_hours(session, counselor, weekdays=range(7))

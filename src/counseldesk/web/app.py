@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from counseldesk.appointments import api as appointments_api
 from counseldesk.errors import CounseldeskError, TooManyRequests
 from counseldesk.ops import health
 from counseldesk.runtime import Runtime
@@ -100,6 +101,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(health.router)
     app.include_router(staff_api.router)
     app.include_router(support_api.router)
+    app.include_router(appointments_api.router)
     app.include_router(staff_pages.router)
     app.include_router(home.router)
     app.include_router(events.router)

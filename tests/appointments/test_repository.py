@@ -1,0 +1,317 @@
+"""The appointment list's queries below HTTP, on a table of realistic size: each list view walks
+the index built for it (PostgreSQL's own choice after ANALYZE, no planner switch turned off),
+cursors start inside the index, large totals are estimates, and a page is one statement."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from counseldesk.appointments import repository
+from counseldesk.appointments.models import AppointmentStatus
+from counseldesk.appointments.repository import AppointmentFilters, Order
+from counseldesk.errors import InvalidInput
+from counseldesk.staff.models import Counselor
+from counseldesk.support import repository as support_repository
+from counseldesk.support.repository import Cursor, encode_cursor
+from tests.factories import make_counselor
+
+TZ = ZoneInfo("Africa/Nairobi")
+APPOINTMENTS = 20_000
+COUNSELORS = 40
+
+
+@pytest.fixture(autouse=True)
+def _fresh_estimates() -> None:
+    support_repository._estimates.clear()
+
+
+@dataclass
+class Office:
+    me: Counselor
+    base: datetime  # the first appointment's start
+
+
+@pytest.fixture
+async def office(session: AsyncSession, counselor: Counselor) -> Office:
+    """20,000 appointments over ~3 weeks: 40 counselors (one of them `me`), 2,000 students,
+    most completed, 5% pending, 5% confirmed, 5% canceled, as an office's history looks."""
+    colleagues = [counselor] + [await make_counselor(session) for _ in range(COUNSELORS - 1)]
+    await session.execute(
+        text(
+            """
+            INSERT INTO students (telegram_user_id, admission_no, full_name, phone,
+                                  year_of_study)
+            SELECT 9200000000 + g, 'AP/' || lpad(g::text, 6, '0') || '/2024',
+                   'Student ' || g, '+254700000000', 1 + g % 4
+            FROM generate_series(0, 1999) g
+            """
+        )
+    )
+    base = datetime(2030, 1, 1, 6, tzinfo=UTC)
+    # At each hour 40 appointments, one per counselor and each with another student, so
+    # neither exclusion constraint is touched.
+    await session.execute(
+        text(
+            """
+            INSERT INTO appointments (student_id, counselor_id, starts_at, ends_at, status,
+                                      created_at, updated_at)
+            SELECT s.id, (CAST(:counselors AS int[]))[1 + g % 40],
+                   CAST(:base AS timestamptz) + make_interval(hours => g / 40),
+                   CAST(:base AS timestamptz) + make_interval(hours => g / 40, mins => 50),
+                   CAST(CASE g % 20 WHEN 0 THEN 'pending' WHEN 1 THEN 'confirmed'
+                                    WHEN 2 THEN 'canceled' ELSE 'completed' END
+                        AS appointment_status),
+                   :base, :base
+            FROM generate_series(0, :count - 1) g
+            JOIN students s ON s.telegram_user_id = 9200000000 + g % 2000
+            """
+        ),
+        {"counselors": [c.id for c in colleagues], "base": base, "count": APPOINTMENTS},
+    )
+    for table in ("appointments", "students", "counselors"):
+        await session.execute(text(f"ANALYZE {table}"))
+    return Office(me=counselor, base=base)
+
+
+@contextmanager
+def _captured(engine: AsyncEngine) -> Iterator[list[tuple[str, Any]]]:
+    seen: list[tuple[str, Any]] = []
+
+    def capture(*args: Any) -> None:
+        statement, parameters = args[2], args[3]
+        if not statement.startswith(("SAVEPOINT", "RELEASE", "EXPLAIN")):
+            seen.append((statement, parameters))
+
+    event.listen(engine.sync_engine, "before_cursor_execute", capture)
+    try:
+        yield seen
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", capture)
+
+
+@dataclass
+class Plan:
+    sql: str
+    tree: dict[str, Any]
+
+    def nodes(self) -> Iterator[dict[str, Any]]:
+        stack = [self.tree]
+        while stack:
+            node = stack.pop()
+            yield node
+            stack.extend(node.get("Plans", []))
+
+    @property
+    def indexes(self) -> set[str]:
+        return {n["Index Name"] for n in self.nodes() if "Index Name" in n}
+
+    def unbounded_seq_scans(self) -> set[str]:
+        """Tables read by a Seq Scan that may go on to the end of the table. A filterless Seq
+        Scan right under a Limit stops after that many rows (the bounded count may read its
+        first EXACT_COUNT_LIMIT + 1 rows that way)."""
+        found = set()
+        stack: list[tuple[dict[str, Any], dict[str, Any] | None]] = [(self.tree, None)]
+        while stack:
+            node, parent = stack.pop()
+            if node["Node Type"] == "Seq Scan":
+                bounded = parent is not None and parent["Node Type"] == "Limit"
+                if not bounded or "Filter" in node:
+                    found.add(node["Relation Name"])
+            stack.extend((child, node) for child in node.get("Plans", []))
+        return found
+
+
+async def _plans(
+    session: AsyncSession, engine: AsyncEngine, call: Callable[[], Awaitable[Any]]
+) -> list[Plan]:
+    """The plans of the statements `call` sends, EXPLAINed exactly as sent."""
+    with _captured(engine) as statements:
+        await call()
+    raw = await (await session.connection()).get_raw_connection()
+    plans = []
+    for sql, params in statements:
+        explained = await raw.driver_connection.fetchval(  # type: ignore[union-attr]
+            "EXPLAIN (FORMAT JSON) " + sql, *params
+        )
+        tree = json.loads(explained) if isinstance(explained, str) else explained
+        plans.append(Plan(sql, tree[0]["Plan"]))
+    return plans
+
+
+async def _page_plan(
+    session: AsyncSession,
+    engine: AsyncEngine,
+    filters: AppointmentFilters,
+    *,
+    page: int = 1,
+    cursor: str | None = None,
+) -> Plan:
+    plans = await _plans(
+        session,
+        engine,
+        lambda: repository.appointment_page(session, filters, TZ, page=page, cursor=cursor),
+    )
+    # One statement: the page, its people and the bounded total together.
+    [plan] = plans
+    assert not plan.unbounded_seq_scans() & {"appointments", "students"}, plan.sql
+    return plan
+
+
+@pytest.mark.parametrize(
+    ("filters", "index"),
+    [
+        ({}, "ix_appointments_starts"),
+        ({"order": Order.DESC}, "ix_appointments_starts"),
+        ({"status": AppointmentStatus.PENDING}, "ix_appointments_status_starts"),
+        (
+            {"status": AppointmentStatus.CONFIRMED, "order": Order.DESC},
+            "ix_appointments_status_starts",
+        ),
+        ({"counselor_id": "me"}, "ix_appointments_counselor_starts"),
+        ({"counselor_id": "me", "order": Order.DESC}, "ix_appointments_counselor_starts"),
+    ],
+)
+async def test_each_list_view_walks_its_own_index(
+    session: AsyncSession,
+    engine: AsyncEngine,
+    office: Office,
+    filters: dict[str, Any],
+    index: str,
+) -> None:
+    if filters.get("counselor_id") == "me":
+        filters["counselor_id"] = office.me.id
+    plan = await _page_plan(session, engine, AppointmentFilters(**filters))
+    assert index in plan.indexes, (plan.indexes, plan.sql)
+    # The students of the page: primary-key lookups (counselors are a handful of rows).
+    assert "pk_students" in plan.indexes, plan.indexes
+
+
+async def test_a_time_range_starts_inside_the_index(
+    session: AsyncSession, engine: AsyncEngine, office: Office
+) -> None:
+    filters = AppointmentFilters(
+        starts_from=office.base + timedelta(days=10), starts_before=office.base + timedelta(days=11)
+    )
+    plan = await _page_plan(session, engine, filters)
+    conditions = [
+        n.get("Index Cond", "")
+        for n in plan.nodes()
+        if n.get("Index Name") == "ix_appointments_starts"
+    ]
+    assert any("starts_at >=" in c for c in conditions), conditions
+
+
+async def test_filter_values_reach_the_planner_as_constants(
+    session: AsyncSession, engine: AsyncEngine, office: Office
+) -> None:
+    plan = await _page_plan(
+        session,
+        engine,
+        AppointmentFilters(status=AppointmentStatus.PENDING, counselor_id=office.me.id),
+    )
+    assert "appointments.status = 'pending'" in plan.sql
+    assert f"appointments.counselor_id = {office.me.id}" in plan.sql
+
+
+async def test_a_cursor_continues_inside_the_index_at_any_depth(
+    session: AsyncSession, engine: AsyncEngine, office: Office
+) -> None:
+    filters = AppointmentFilters()
+    first = await repository.appointment_page(session, filters, TZ, limit=20)
+    second = await repository.appointment_page(session, filters, TZ, cursor=first.next_cursor)
+    assert second.page == 2
+    assert second.items[0].starts_at >= first.items[-1].starts_at
+    assert {a.id for a in first.items}.isdisjoint(a.id for a in second.items)
+    plan = await _page_plan(session, engine, filters, cursor=first.next_cursor)
+    conditions = [
+        n.get("Index Cond", "")
+        for n in plan.nodes()
+        if n.get("Index Name") == "ix_appointments_starts"
+    ]
+    assert any("ROW(starts_at, id) >" in c for c in conditions), conditions
+
+
+async def test_a_page_number_finds_its_first_key_in_the_index(
+    session: AsyncSession, engine: AsyncEngine, office: Office
+) -> None:
+    filters = AppointmentFilters(counselor_id=office.me.id)
+    deep = await repository.appointment_page(session, filters, TZ, page=20, limit=20)
+    walked = None
+    for _ in range(19):
+        walked = await repository.appointment_page(
+            session, filters, TZ, limit=20, cursor=walked.next_cursor if walked else None
+        )
+    assert walked is not None
+    following = await repository.appointment_page(
+        session, filters, TZ, limit=20, cursor=walked.next_cursor
+    )
+    assert [a.id for a in deep.items] == [a.id for a in following.items]
+    plan = await _page_plan(session, engine, filters, page=20)
+    anchors = [n for n in plan.nodes() if n.get("Index Name") == "ix_appointments_counselor_starts"]
+    assert len(anchors) >= 2, plan.sql  # the anchor's walk and the page's
+
+
+async def test_large_totals_are_estimates_small_ones_exact(
+    session: AsyncSession, office: Office
+) -> None:
+    everything = await repository.appointment_page(session, AppointmentFilters(), TZ)
+    assert everything.total_is_estimate
+    # The planner's estimate, not far from the truth after ANALYZE.
+    assert APPOINTMENTS * 0.8 <= everything.total <= APPOINTMENTS * 1.2
+    day = AppointmentFilters(starts_from=office.base, starts_before=office.base + timedelta(days=1))
+    one_day = await repository.appointment_page(session, day, TZ)
+    assert (one_day.total, one_day.total_is_estimate) == (24 * COUNSELORS, False)
+    mine_pending = AppointmentFilters(status=AppointmentStatus.PENDING, counselor_id=office.me.id)
+    page = await repository.appointment_page(session, mine_pending, TZ)
+    # Mine are g % 40 == 0, all of them pending (g % 20 == 0).
+    assert (page.total, page.total_is_estimate) == (APPOINTMENTS // COUNSELORS, False)
+
+
+async def test_an_empty_page_still_counts(session: AsyncSession, office: Office) -> None:
+    filters = AppointmentFilters(counselor_id=office.me.id, status=AppointmentStatus.CANCELED)
+    page = await repository.appointment_page(session, filters, TZ)
+    assert page.total == 0 and page.items == []
+    beyond = await repository.appointment_page(
+        session, AppointmentFilters(counselor_id=office.me.id), TZ, page=1000, limit=100
+    )
+    assert beyond.items == [] and beyond.total > 0 and not beyond.has_next
+
+
+def test_fingerprints_tell_every_filter_apart() -> None:
+    at = datetime(2030, 3, 4, tzinfo=UTC)
+    variants = [
+        AppointmentFilters(),
+        AppointmentFilters(status=AppointmentStatus.PENDING),
+        AppointmentFilters(counselor_id=1),
+        AppointmentFilters(student_id=1),
+        AppointmentFilters(starts_from=at),
+        AppointmentFilters(starts_before=at),
+        AppointmentFilters(order=Order.DESC),
+    ]
+    assert len({f.fingerprint() for f in variants}) == len(variants)
+    assert AppointmentFilters(counselor_id=1).fingerprint() == (
+        AppointmentFilters(counselor_id=1).fingerprint()
+    )
+
+
+@pytest.mark.parametrize(
+    "key",
+    [("2030-03-04T10:00:00+00:00",), ("2030-03-04T10:00:00", 1), ("noon", 1), (None, None)],
+)
+async def test_a_cursor_with_a_bad_key_is_refused(
+    session: AsyncSession, key: tuple[Any, ...]
+) -> None:
+    filters = AppointmentFilters()
+    cursor = encode_cursor(Cursor(page=2, key=key, fingerprint=filters.fingerprint()))
+    with pytest.raises(InvalidInput, match="damaged"):
+        await repository.appointment_page(session, filters, TZ, cursor=cursor)
