@@ -11,6 +11,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from counseldesk.appointments import api as appointments_api
+from counseldesk.appointments import pages as appointments_pages
 from counseldesk.errors import CounseldeskError, TooManyRequests
 from counseldesk.ops import health
 from counseldesk.runtime import Runtime
@@ -107,6 +108,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(events.router)
     app.include_router(support_pages.router)
     app.include_router(support_pages.api_router)
+    app.include_router(appointments_pages.router)
     app.include_router(simulator_api.router)
     app.include_router(simulator_pages.router)
     app.include_router(webhook.router)

@@ -51,6 +51,7 @@ class NavLink:
 NAV_LINKS: tuple[NavLink, ...] = (
     NavLink("Home", "/"),
     NavLink("Support inbox", "/support"),
+    NavLink("Appointments", "/appointments"),
     NavLink("Student simulator", "/simulator", admin_only=True),
 )
 

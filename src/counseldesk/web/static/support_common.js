@@ -122,6 +122,8 @@ const EVENT_TYPES = [
   "ticket.crisis",
   "message.created",
   "notification.updated",
+  "appointment.created",
+  "appointment.updated",
 ];
 const STATUS_TEXT = { connecting: "Connecting…", live: "Live", reconnecting: "Reconnecting…", offline: "Offline" };
 
