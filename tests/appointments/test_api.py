@@ -417,7 +417,7 @@ async def test_a_forged_cursor_key_is_422(
     counselor: Counselor,
 ) -> None:
     from counseldesk.appointments.repository import AppointmentFilters
-    from counseldesk.support.repository import Cursor, encode_cursor
+    from counseldesk.db.paging import Cursor, encode_cursor
 
     await _series(session, settings, 2, counselor=counselor)
     fingerprint = AppointmentFilters().fingerprint()

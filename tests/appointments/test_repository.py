@@ -19,10 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from counseldesk.appointments import repository
 from counseldesk.appointments.models import AppointmentStatus
 from counseldesk.appointments.repository import AppointmentFilters, Order
+from counseldesk.db import paging
+from counseldesk.db.paging import Cursor, encode_cursor
 from counseldesk.errors import InvalidInput
 from counseldesk.staff.models import Counselor
-from counseldesk.support import repository as support_repository
-from counseldesk.support.repository import Cursor, encode_cursor
 from tests.factories import make_counselor
 
 TZ = ZoneInfo("Africa/Nairobi")
@@ -32,7 +32,7 @@ COUNSELORS = 40
 
 @pytest.fixture(autouse=True)
 def _fresh_estimates() -> None:
-    support_repository._estimates.clear()
+    paging.forget_estimates()
 
 
 @dataclass

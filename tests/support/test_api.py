@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from counseldesk.db import paging
 from counseldesk.db.engine import Database
 from counseldesk.runtime import Runtime
 from counseldesk.staff.models import Counselor
@@ -391,7 +392,7 @@ def search_strategy(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPa
         monkeypatch.setattr(repository, "SEARCH_COLLECT_CAP", 10**9)
     else:
         monkeypatch.setattr(repository, "SEARCH_WALK_ABOVE", -1)
-    repository._estimates.clear()
+    paging.forget_estimates()
     return str(request.param)
 
 

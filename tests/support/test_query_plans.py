@@ -19,6 +19,7 @@ import pytest
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from counseldesk.db import paging
 from counseldesk.staff.models import Counselor
 from counseldesk.support import repository
 from counseldesk.support.models import TicketPriority, TicketStatus
@@ -158,7 +159,7 @@ async def office(session: AsyncSession, counselor: Counselor) -> Office:
         "counselors",
     ):
         await session.execute(text(f"ANALYZE {table}"))
-    repository._estimates.clear()
+    paging.forget_estimates()
     return Office(me=counselor, rare_category=rare, busy_ticket=int(busy or 0))
 
 

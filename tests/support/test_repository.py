@@ -10,19 +10,18 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from counseldesk.db import paging
+from counseldesk.db.paging import Cursor, decode_cursor, encode_cursor
 from counseldesk.errors import InvalidInput, NotFound
 from counseldesk.staff.models import Counselor
 from counseldesk.support import repository
 from counseldesk.support.models import SenderType, TicketStatus
 from counseldesk.support.repository import (
     Assigned,
-    Cursor,
     InboxFilters,
     SearchMode,
     _Position,
     _Shape,
-    decode_cursor,
-    encode_cursor,
 )
 from counseldesk.telegram.models import NotificationStatus
 from tests.factories import make_student
@@ -33,7 +32,7 @@ AT = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
 
 @pytest.fixture(autouse=True)
 def _fresh_estimates() -> None:
-    repository._estimates.clear()
+    paging.forget_estimates()
 
 
 # --- cursors ----------------------------------------------------------------------------------

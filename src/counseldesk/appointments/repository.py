@@ -51,23 +51,22 @@ from counseldesk.appointments.models import (
     CanceledBy,
     ClosedDay,
 )
-from counseldesk.errors import InvalidInput, NotFound
-from counseldesk.staff.models import Counselor
-from counseldesk.students.models import Student
-
-# The support desk's paging toolkit, shared so both lists page, count and estimate alike.
-from counseldesk.support.repository import (
+from counseldesk.db.paging import (
     DAMAGED_CURSOR,
     EXACT_COUNT_LIMIT,
     MAX_PAGE_SIZE,
     Cursor,
     Page,
-    _estimated_rows,
-    _execute,
-    _literal,
+    constant,
     decode_cursor,
     encode_cursor,
+    estimated_rows,
+    execute_rows,
+    literal_int,
 )
+from counseldesk.errors import InvalidInput, NotFound
+from counseldesk.staff.models import Counselor
+from counseldesk.students.models import Student
 
 APPOINTMENTS_PER_PAGE = 20
 MAX_LIST_PAGE_SIZE = MAX_PAGE_SIZE
@@ -222,7 +221,7 @@ _SOME = (
 async def get_appointment_view(
     session: AsyncSession, appointment_id: int, tz: ZoneInfo
 ) -> AppointmentView:
-    rows = await _execute(session, _ONE, {"appointment_id": appointment_id})
+    rows = await execute_rows(session, _ONE, {"appointment_id": appointment_id})
     if not rows:
         raise NotFound(f"There is no appointment {appointment_id}.")
     return _view(rows[0], tz)
@@ -234,7 +233,7 @@ async def appointment_views(
     """Several appointments in one statement, in time order."""
     if not appointment_ids:
         return []
-    rows = await _execute(session, _SOME, {"ids": list(appointment_ids)})
+    rows = await execute_rows(session, _SOME, {"ids": list(appointment_ids)})
     return [_view(row, tz) for row in rows]
 
 
@@ -271,12 +270,6 @@ class _Shape:
         return _conditions(self)
 
 
-def _constant(name: str) -> Any:
-    # Written into the SQL (enum members and ids, never free text): a generic plan blind to
-    # the value would walk the status index for 'completed', most of the table.
-    return bindparam(name, literal_execute=True)
-
-
 _INSTANT = DateTime(timezone=True)
 
 
@@ -284,11 +277,11 @@ _INSTANT = DateTime(timezone=True)
 def _conditions(shape: _Shape) -> tuple[ColumnElement[bool], ...]:
     conditions: list[ColumnElement[bool]] = []
     if shape.status:
-        conditions.append(Appointment.status == _constant("status"))
+        conditions.append(Appointment.status == constant("status"))
     if shape.counselor:
-        conditions.append(Appointment.counselor_id == _constant("counselor_id"))
+        conditions.append(Appointment.counselor_id == constant("counselor_id"))
     if shape.student:
-        conditions.append(Appointment.student_id == _constant("student_id"))
+        conditions.append(Appointment.student_id == constant("student_id"))
     if shape.starts_from:
         conditions.append(Appointment.starts_at >= bindparam("starts_from", type_=_INSTANT))
     if shape.starts_before:
@@ -322,7 +315,7 @@ def _page_statement(
             .where(*conditions)
             .order_by(*_order(order))
             .offset(bindparam("offset", type_=Integer))
-            .limit(_literal(1))
+            .limit(literal_int(1))
             .cte("anchor")
         )
         first = tuple_(
@@ -334,7 +327,7 @@ def _page_statement(
         select(Appointment.id)
         .where(*conditions, *keyset)
         .order_by(*_order(order))
-        .limit(_literal(limit + 1))
+        .limit(literal_int(limit + 1))
         .subquery("keys")
     )
     page_rows = select(Appointment).join(keys, keys.c.id == Appointment.id).subquery("page")
@@ -361,7 +354,7 @@ def _bounded_count(shape: _Shape) -> ScalarSelect[int]:
         .select_from(Appointment)
         .where(*shape.conditions())
         .order_by(Appointment.starts_at, Appointment.id)
-        .limit(_literal(EXACT_COUNT_LIMIT + 1))
+        .limit(literal_int(EXACT_COUNT_LIMIT + 1))
         .subquery()
     )
     return select(func.count()).select_from(bounded).scalar_subquery()
@@ -421,18 +414,20 @@ async def appointment_page(
         where = _Position.OFFSET
     else:
         where = _Position.FIRST
-    rows = await _execute(
+    rows = await execute_rows(
         session, _page_statement(shape, filters.order, where, limit, True), params
     )
 
     has_next = len(rows) > limit
     items = [_view(row, tz) for row in rows[:limit]]
     bounded, everything = _count_statements(shape)
-    counted = rows[0].bounded_total if rows else (await _execute(session, bounded, params))[0][0]
+    counted = (
+        rows[0].bounded_total if rows else (await execute_rows(session, bounded, params))[0][0]
+    )
     if counted <= EXACT_COUNT_LIMIT:
         total, estimated = int(counted), False
     else:
-        estimate = await _estimated_rows(session, f"appointments:{fingerprint}", everything, params)
+        estimate = await estimated_rows(session, f"appointments:{fingerprint}", everything, params)
         total, estimated = max(estimate, int(counted)), True
     next_cursor = None
     if has_next and items:
@@ -489,7 +484,7 @@ async def appointments_between(
     if counselor_id is not None:
         params["counselor_id"] = counselor_id
     statement = _BETWEEN[(counselor_id is not None, active_only)]
-    return [_view(row, tz) for row in await _execute(session, statement, params)]
+    return [_view(row, tz) for row in await execute_rows(session, statement, params)]
 
 
 def _absence_view(row: Any) -> AbsenceView:
@@ -533,11 +528,11 @@ async def absences(
         query = query.where(Absence.starts_on <= last)
     if counselor_id is not None:
         query = query.where(Absence.counselor_id == counselor_id)
-    return [_absence_view(row) for row in await _execute(session, query.limit(limit), {})]
+    return [_absence_view(row) for row in await execute_rows(session, query.limit(limit), {})]
 
 
 async def absence_view(session: AsyncSession, absence_id: int) -> AbsenceView:
-    rows = await _execute(session, _ABSENCE_COLUMNS.where(Absence.id == absence_id), {})
+    rows = await execute_rows(session, _ABSENCE_COLUMNS.where(Absence.id == absence_id), {})
     if not rows:
         raise NotFound(f"There is no absence {absence_id}.")
     return _absence_view(rows[0])
@@ -549,4 +544,4 @@ async def closed_days(session: AsyncSession, *, first: date, last: date) -> list
         .where(ClosedDay.day.between(first, last))
         .order_by(ClosedDay.day)
     )
-    return [ClosedDayView(row.day, row.reason) for row in await _execute(session, query, {})]
+    return [ClosedDayView(row.day, row.reason) for row in await execute_rows(session, query, {})]

@@ -25,29 +25,23 @@ joined with the sender and the reply's outbox row (delivery state), returned old
 
 Statements are built once per shape and cached (`lru_cache`), every value bound — except filter
 values, which the planner must see (see `_Shape.conditions`) — and run on the session's
-connection past the ORM layer (`_execute`).
+connection past the ORM layer (`execute_rows`).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import enum
 import hashlib
 import json
-import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
-    BindParameter,
     ColumnElement,
     Integer,
-    Row,
     ScalarSelect,
     Select,
     String,
@@ -63,11 +57,20 @@ from sqlalchemy import (
     union,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import aliased
-from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.expression import ClauseElement, Executable
 
+from counseldesk.db.paging import (
+    DAMAGED_CURSOR,
+    EXACT_COUNT_LIMIT,
+    Cursor,
+    Page,
+    constant,
+    decode_cursor,
+    encode_cursor,
+    estimated_rows,
+    execute_rows,
+    literal_int,
+)
 from counseldesk.errors import InvalidInput, NotFound
 from counseldesk.staff.models import Counselor
 from counseldesk.students.models import Student
@@ -84,13 +87,8 @@ from counseldesk.telegram.models import Notification, NotificationStatus
 
 TICKETS_PER_PAGE = 20
 MESSAGES_PER_PAGE = 50
-MAX_PAGE_SIZE = 100
-# Totals up to this many rows are counted exactly (an index-only scan of at most this many
-# entries); larger ones come from the planner's estimate.
-EXACT_COUNT_LIMIT = 1000
 # Unread counts stop here ("99+"): counting a thousand unread messages helps nobody.
 UNREAD_CAP = 99
-ESTIMATE_TTL_SECONDS = 60.0
 # Search: a term the planner expects in more messages than this is common: walk the inbox.
 SEARCH_WALK_ABOVE = 200_000
 # Otherwise up to this many matches per source (subjects, students' tickets, messages) are
@@ -187,20 +185,6 @@ class MessageView:
     delivery: DeliveryView | None
 
 
-T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Page(Generic[T]):
-    items: list[T]
-    page: int
-    limit: int
-    total: int
-    total_is_estimate: bool
-    has_next: bool
-    next_cursor: str | None
-
-
 @dataclass(frozen=True)
 class InboxFilters:
     status: TicketStatus | None = None
@@ -232,117 +216,6 @@ def clean_query(q: str | None) -> str | None:
     return text or None
 
 
-# --- cursors -------------------------------------------------------------------------------------
-#
-# A cursor is base64url(JSON + checksum). It grants nothing — it only says where to continue —
-# so it needs no secret; the checksum turns a damaged or hand-edited cursor into a clear 422
-# instead of a silently different page.
-
-_CURSOR_CHECKSUM = b"counseldesk-cursor-v1"
-DAMAGED_CURSOR = "cursor is damaged or was altered; start again from page 1."
-
-
-@dataclass(frozen=True)
-class Cursor:
-    page: int
-    key: tuple[Any, ...]
-    fingerprint: str
-
-
-def encode_cursor(cursor: Cursor) -> str:
-    payload = json.dumps(
-        {"p": cursor.page, "k": list(cursor.key), "f": cursor.fingerprint},
-        separators=(",", ":"),
-        default=_json_default,
-    ).encode()
-    digest = hashlib.blake2b(payload, key=_CURSOR_CHECKSUM, digest_size=6).digest()
-    return base64.urlsafe_b64encode(payload + digest).rstrip(b"=").decode()
-
-
-def decode_cursor(value: str, fingerprint: str) -> Cursor:
-    try:
-        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
-    except (binascii.Error, ValueError):
-        raise InvalidInput("cursor is not a cursor this API issued.") from None
-    payload, digest = raw[:-6], raw[-6:]
-    expected = hashlib.blake2b(payload, key=_CURSOR_CHECKSUM, digest_size=6).digest()
-    if len(raw) <= 6 or digest != expected:
-        raise InvalidInput(DAMAGED_CURSOR)
-    try:
-        data = json.loads(payload)
-        page, key, fingerprint_of_cursor = int(data["p"]), tuple(data["k"]), str(data["f"])
-    except (ValueError, TypeError, KeyError):
-        raise InvalidInput(DAMAGED_CURSOR) from None
-    if fingerprint_of_cursor != fingerprint:
-        raise InvalidInput(
-            "cursor belongs to other filters; use it with the same parameters it came with."
-        )
-    if page < 2:
-        raise InvalidInput(DAMAGED_CURSOR)
-    return Cursor(page=page, key=key, fingerprint=fingerprint_of_cursor)
-
-
-def _json_default(value: object) -> str:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(f"cannot put {type(value).__name__} in a cursor")
-
-
-# --- EXPLAIN, for estimates ---------------------------------------------------------------------
-
-
-class _ExplainJSON(Executable, ClauseElement):
-    """`EXPLAIN (FORMAT JSON) <select>` with the select's parameters bound as usual."""
-
-    inherit_cache = False
-
-    def __init__(self, statement: Select[Any]) -> None:
-        self.statement = statement
-
-
-@compiles(_ExplainJSON)
-def _compile_explain(element: _ExplainJSON, compiler: SQLCompiler, **kw: Any) -> str:
-    return "EXPLAIN (FORMAT JSON) " + compiler.process(element.statement, **kw)
-
-
-_estimates: dict[str, tuple[float, int]] = {}
-
-
-async def _estimated_rows(
-    session: AsyncSession, cache_key: str, statement: Select[Any], params: dict[str, Any]
-) -> int:
-    """The planner's row estimate for `statement`, remembered for ESTIMATE_TTL_SECONDS."""
-    now = time.monotonic()
-    cached = _estimates.get(cache_key)
-    if cached is not None and cached[0] > now:
-        return cached[1]
-    plan = (await _execute(session, _ExplainJSON(statement), params))[0][0]
-    # asyncpg hands back json text, unless a JSON codec is installed on the connection.
-    rows = int((json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"]["Plan Rows"])
-    if len(_estimates) > 10_000:  # filters are few; search terms are not
-        _estimates.clear()
-    _estimates[cache_key] = (now + ESTIMATE_TTL_SECONDS, rows)
-    return rows
-
-
-def _literal(n: int) -> ColumnElement[Any]:
-    """A LIMIT written into the SQL rather than bound. Prepared statements then get generic
-    plans that know the page is small: a bound LIMIT is planned as "10% of the rows", which can
-    turn an ordered index walk into a sort."""
-    return literal_column(str(int(n)))
-
-
-async def _execute(
-    session: AsyncSession, statement: Executable, params: dict[str, Any]
-) -> Sequence[Row[Any]]:
-    """Run a read on the session's connection, past the ORM layer (these statements return
-    plain rows; the ORM's per-execution bookkeeping would cost more than PostgreSQL does)."""
-    if session.new or session.dirty or session.deleted:
-        await session.flush()  # a route that just wrote reads its own changes
-    connection = await session.connection()
-    return (await connection.execute(statement, params)).all()
-
-
 # --- the inbox -----------------------------------------------------------------------------------
 #
 # Statements are built once per shape (which filters are present, how the page is found, the
@@ -355,10 +228,6 @@ async def _execute(
 _SIMPLE: ColumnElement[Any] = literal_column("'simple'::regconfig")
 _ACTIVITY_ORDER = (SupportTicket.last_activity_at.desc(), SupportTicket.id.desc())
 _ME = bindparam("me", type_=Integer)
-
-
-def _constant(name: str) -> BindParameter[Any]:
-    return bindparam(name, literal_execute=True)
 
 
 @dataclass(frozen=True)
@@ -395,13 +264,13 @@ class _Shape:
         # generic plan, blind to the value, walks the wrong index (measured: 45 ms instead of 2).
         conditions: list[ColumnElement[bool]] = []
         if self.status:
-            conditions.append(SupportTicket.status == _constant("status"))
+            conditions.append(SupportTicket.status == constant("status"))
         if self.priority:
-            conditions.append(SupportTicket.priority == _constant("priority"))
+            conditions.append(SupportTicket.priority == constant("priority"))
         if self.category:
-            conditions.append(SupportTicket.category_id == _constant("category_id"))
+            conditions.append(SupportTicket.category_id == constant("category_id"))
         if self.assigned is Assigned.MINE:
-            conditions.append(SupportTicket.assigned_counselor_id == _constant("mine"))
+            conditions.append(SupportTicket.assigned_counselor_id == constant("mine"))
         elif self.assigned is Assigned.UNASSIGNED:
             conditions.append(SupportTicket.assigned_counselor_id.is_(None))
         if self.search is SearchMode.COLLECT:
@@ -500,7 +369,7 @@ class _Search:
             select(SupportMessage.ticket_id.label("id")).where(self.body_matches()),
         ]
         if cap is not None:
-            selects = [s.limit(_literal(cap + 1)) for s in selects]
+            selects = [s.limit(literal_int(cap + 1)) for s in selects]
         return selects
 
     def ticket_matches(self) -> ColumnElement[bool]:
@@ -553,11 +422,11 @@ async def _search_mode(session: AsyncSession, text: str) -> tuple[SearchMode, in
     admission = _admission_range(text) is not None
     estimate_statement, capped = _search_statements(admission)
     params = _Search.params(text)
-    await _execute(session, _SEARCH_SETTINGS, {})
-    estimate = await _estimated_rows(session, "search:" + text, estimate_statement, params)
+    await execute_rows(session, _SEARCH_SETTINGS, {})
+    estimate = await estimated_rows(session, "search:" + text, estimate_statement, params)
     if estimate > SEARCH_WALK_ABOVE:
         return SearchMode.WALK, estimate
-    counts = (await _execute(session, capped, params))[0]
+    counts = (await execute_rows(session, capped, params))[0]
     if any(n > SEARCH_COLLECT_CAP for n in counts):
         return SearchMode.WALK, estimate
     return SearchMode.COLLECT, estimate
@@ -578,7 +447,7 @@ def _unread_count(ticket: Any, read: Any) -> ColumnElement[int]:
             SupportMessage.id > mark,
             SupportMessage.sender_type == SenderType.STUDENT,
         )
-        .limit(_literal(UNREAD_CAP))
+        .limit(literal_int(UNREAD_CAP))
         # Two levels down from the ticket row: auto-correlation only looks one level up.
         .correlate(ticket, read)
         .subquery()
@@ -662,7 +531,7 @@ _ONE_TICKET = _ticket_select(SupportTicket).where(SupportTicket.id == bindparam(
 
 
 async def get_ticket_view(session: AsyncSession, ticket_id: int, counselor_id: int) -> TicketView:
-    rows = await _execute(session, _ONE_TICKET, {"ticket_id": ticket_id, "me": counselor_id})
+    rows = await execute_rows(session, _ONE_TICKET, {"ticket_id": ticket_id, "me": counselor_id})
     if not rows:
         raise NotFound(f"Ticket {ticket_id} does not exist.")
     return _ticket_view(rows[0])
@@ -693,7 +562,7 @@ def _page_statement(shape: _Shape, position: _Position, limit: int, count: bool)
             .where(*conditions)
             .order_by(*_ACTIVITY_ORDER)
             .offset(bindparam("offset", type_=Integer))
-            .limit(_literal(1))
+            .limit(literal_int(1))
             .cte("anchor")
         )
         keyset.append(
@@ -709,7 +578,7 @@ def _page_statement(shape: _Shape, position: _Position, limit: int, count: bool)
         select(SupportTicket.id)
         .where(*conditions, *keyset)
         .order_by(*_ACTIVITY_ORDER)
-        .limit(_literal(limit + 1))
+        .limit(literal_int(limit + 1))
         .subquery("keys")
     )
     page_rows = select(SupportTicket).join(keys, keys.c.id == SupportTicket.id).subquery("page")
@@ -726,7 +595,7 @@ def _bounded_count(shape: _Shape) -> ScalarSelect[int]:
         select(literal_column("1"))
         .select_from(SupportTicket)
         .where(*shape.conditions())
-        .limit(_literal(EXACT_COUNT_LIMIT + 1))
+        .limit(literal_int(EXACT_COUNT_LIMIT + 1))
         .subquery()
     )
     return select(func.count()).select_from(bounded).scalar_subquery()
@@ -775,7 +644,7 @@ async def ticket_page(
         where = _Position.OFFSET
     else:
         where = _Position.FIRST
-    rows = await _execute(session, _page_statement(shape, where, limit, count), params)
+    rows = await execute_rows(session, _page_statement(shape, where, limit, count), params)
 
     has_next = len(rows) > limit
     items = [_ticket_view(row) for row in rows[:limit]]
@@ -784,13 +653,13 @@ async def ticket_page(
         total, estimated = search_estimate, True
     else:
         counted = (
-            rows[0].bounded_total if rows else (await _execute(session, bounded, params))[0][0]
+            rows[0].bounded_total if rows else (await execute_rows(session, bounded, params))[0][0]
         )
         if counted <= EXACT_COUNT_LIMIT:
             total, estimated = counted, False
         else:
             viewer = counselor_id if filters.assigned is Assigned.MINE else ""
-            estimate = await _estimated_rows(
+            estimate = await estimated_rows(
                 session, f"tickets:{fingerprint}:{viewer}", everything, params
             )
             total, estimated = max(estimate, counted), True
@@ -885,7 +754,7 @@ _ONE_MESSAGE = (
 
 
 async def get_message_view(session: AsyncSession, message_id: int) -> MessageView:
-    rows = await _execute(session, _ONE_MESSAGE, {"message_id": message_id})
+    rows = await execute_rows(session, _ONE_MESSAGE, {"message_id": message_id})
     if not rows:
         raise NotFound(f"Message {message_id} does not exist.")
     return _message_view(rows[0])
@@ -910,7 +779,7 @@ def _message_page_statement(before: bool, offset: bool, limit: int) -> Select[An
             .where(SupportMessage.ticket_id == bindparam("ticket_id"), *conditions[1:])
             .order_by(SupportMessage.id.desc())
             .offset(bindparam("offset", type_=Integer))
-            .limit(_literal(1))
+            .limit(literal_int(1))
             .scalar_subquery()
         )
         conditions.append(SupportMessage.id <= anchor)
@@ -918,7 +787,7 @@ def _message_page_statement(before: bool, offset: bool, limit: int) -> Select[An
         select(SupportMessage)
         .where(*conditions)
         .order_by(SupportMessage.id.desc())
-        .limit(_literal(limit + 1))
+        .limit(literal_int(limit + 1))
         .lateral("m")
     )
     m = aliased(SupportMessage, newest)
@@ -963,7 +832,7 @@ async def message_page(
     if before is not None:
         params["before"] = before
     statement = _message_page_statement(before is not None, "offset" in params, limit)
-    rows = await _execute(session, statement, params)
+    rows = await execute_rows(session, statement, params)
     if not rows:
         raise NotFound(f"Ticket {ticket_id} does not exist.")
     total = rows[0].message_count

@@ -11,9 +11,9 @@ from typing import Annotated, Any, Generic, TypeVar
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 from pydantic.config import JsonDict
 
+from counseldesk.db.paging import MAX_PAGE_SIZE
 from counseldesk.support.models import SenderType, TicketPriority, TicketStatus
 from counseldesk.support.repository import (
-    MAX_PAGE_SIZE,
     MAX_QUERY_LENGTH,
     MESSAGES_PER_PAGE,
     TICKETS_PER_PAGE,

@@ -1,0 +1,169 @@
+"""Paging at any depth, shared by every list the dashboard pages through.
+
+- `Page`: what a list endpoint returns (items, page, limit, total, whether the total is an
+  estimate, has_next, next_cursor).
+- Cursors: base64url(JSON + checksum). A cursor grants nothing — it only says where to continue —
+  so it needs no secret; the checksum turns a damaged or hand-edited cursor into a clear 422
+  instead of a silently different page. The fingerprint ties it to the filters it came with.
+- Totals: exact up to EXACT_COUNT_LIMIT rows, beyond that the planner's estimate (`estimated_rows`,
+  cached for ESTIMATE_TTL_SECONDS).
+- `execute_rows` runs a prepared read past the ORM layer; `literal_int` writes a LIMIT into the
+  SQL so generic plans know the page is small.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import BindParameter, ColumnElement, Row, Select, bindparam, literal_column
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.expression import ClauseElement, Executable
+
+from counseldesk.errors import InvalidInput
+
+MAX_PAGE_SIZE = 100
+# Totals up to this many rows are counted exactly (an index-only scan of at most this many
+# entries); larger ones come from the planner's estimate.
+EXACT_COUNT_LIMIT = 1000
+ESTIMATE_TTL_SECONDS = 60.0
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: list[T]
+    page: int
+    limit: int
+    total: int
+    total_is_estimate: bool
+    has_next: bool
+    next_cursor: str | None
+
+
+# --- cursors -------------------------------------------------------------------------------------
+
+_CURSOR_CHECKSUM = b"counseldesk-cursor-v1"
+DAMAGED_CURSOR = "cursor is damaged or was altered; start again from page 1."
+
+
+@dataclass(frozen=True)
+class Cursor:
+    page: int
+    key: tuple[Any, ...]
+    fingerprint: str
+
+
+def encode_cursor(cursor: Cursor) -> str:
+    payload = json.dumps(
+        {"p": cursor.page, "k": list(cursor.key), "f": cursor.fingerprint},
+        separators=(",", ":"),
+        default=_json_default,
+    ).encode()
+    digest = hashlib.blake2b(payload, key=_CURSOR_CHECKSUM, digest_size=6).digest()
+    return base64.urlsafe_b64encode(payload + digest).rstrip(b"=").decode()
+
+
+def decode_cursor(value: str, fingerprint: str) -> Cursor:
+    try:
+        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+    except (binascii.Error, ValueError):
+        raise InvalidInput("cursor is not a cursor this API issued.") from None
+    payload, digest = raw[:-6], raw[-6:]
+    expected = hashlib.blake2b(payload, key=_CURSOR_CHECKSUM, digest_size=6).digest()
+    if len(raw) <= 6 or digest != expected:
+        raise InvalidInput(DAMAGED_CURSOR)
+    try:
+        data = json.loads(payload)
+        page, key, fingerprint_of_cursor = int(data["p"]), tuple(data["k"]), str(data["f"])
+    except (ValueError, TypeError, KeyError):
+        raise InvalidInput(DAMAGED_CURSOR) from None
+    if fingerprint_of_cursor != fingerprint:
+        raise InvalidInput(
+            "cursor belongs to other filters; use it with the same parameters it came with."
+        )
+    if page < 2:
+        raise InvalidInput(DAMAGED_CURSOR)
+    return Cursor(page=page, key=key, fingerprint=fingerprint_of_cursor)
+
+
+def _json_default(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"cannot put {type(value).__name__} in a cursor")
+
+
+# --- EXPLAIN, for estimates ---------------------------------------------------------------------
+
+
+class _ExplainJSON(Executable, ClauseElement):
+    """`EXPLAIN (FORMAT JSON) <select>` with the select's parameters bound as usual."""
+
+    inherit_cache = False
+
+    def __init__(self, statement: Select[Any]) -> None:
+        self.statement = statement
+
+
+@compiles(_ExplainJSON)
+def _compile_explain(element: _ExplainJSON, compiler: SQLCompiler, **kw: Any) -> str:
+    return "EXPLAIN (FORMAT JSON) " + compiler.process(element.statement, **kw)
+
+
+_estimates: dict[str, tuple[float, int]] = {}
+
+
+def constant(name: str) -> BindParameter[Any]:
+    """A filter value written into the SQL (rendered at execution), not bound: the planner must
+    see it (a skewed status, a partial index's predicate), and a generic plan cannot."""
+    return bindparam(name, literal_execute=True)
+
+
+async def estimated_rows(
+    session: AsyncSession, cache_key: str, statement: Select[Any], params: dict[str, Any]
+) -> int:
+    """The planner's row estimate for `statement`, remembered for ESTIMATE_TTL_SECONDS."""
+    now = time.monotonic()
+    cached = _estimates.get(cache_key)
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    plan = (await execute_rows(session, _ExplainJSON(statement), params))[0][0]
+    # asyncpg hands back json text, unless a JSON codec is installed on the connection.
+    rows = int((json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"]["Plan Rows"])
+    if len(_estimates) > 10_000:  # filters are few; search terms are not
+        _estimates.clear()
+    _estimates[cache_key] = (now + ESTIMATE_TTL_SECONDS, rows)
+    return rows
+
+
+def forget_estimates() -> None:
+    """Drop the remembered estimates (tests that change the data under one filter)."""
+    _estimates.clear()
+
+
+def literal_int(n: int) -> ColumnElement[Any]:
+    """A LIMIT written into the SQL rather than bound. Prepared statements then get generic
+    plans that know the page is small: a bound LIMIT is planned as "10% of the rows", which can
+    turn an ordered index walk into a sort."""
+    return literal_column(str(int(n)))
+
+
+async def execute_rows(
+    session: AsyncSession, statement: Executable, params: dict[str, Any]
+) -> Sequence[Row[Any]]:
+    """Run a read on the session's connection, past the ORM layer (these statements return
+    plain rows; the ORM's per-execution bookkeeping would cost more than PostgreSQL does)."""
+    if session.new or session.dirty or session.deleted:
+        await session.flush()  # a route that just wrote reads its own changes
+    connection = await session.connection()
+    return (await connection.execute(statement, params)).all()
