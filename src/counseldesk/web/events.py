@@ -21,7 +21,8 @@ A `text/event-stream` of everything that happens in the office, for `EventSource
 
 Each event has an `id:` (send it back as the `Last-Event-ID` header, or the `last_event_id` query
 parameter, to get what was missed), an `event:` type (`ticket.created`, `ticket.updated`,
-`ticket.crisis`, `message.created`, `notification.updated`, ...) and a JSON `data:` line.
+`ticket.crisis`, `message.created`, `notification.updated`, `appointment.created`,
+`appointment.updated`, ...) and a JSON `data:` line.
 Control events: `ready` (caught up, now live), `resync` (what was missed is no longer known:
 reload from the JSON API). A `: keepalive` comment comes every 15 seconds. The server ends the
 stream now and then (every ~20 minutes, and when it stops); browsers reconnect by themselves.
