@@ -21,7 +21,7 @@ from tests.appointments.test_service import _reminders
 from tests.factories import make_counselor, make_student
 
 BERLIN = ZoneInfo("Europe/Berlin")
-NINE_TO_ELEVEN = [HoursRange(time(9), time(11))]
+NINE_TO_ELEVEN = (HoursRange(time(9), time(11)),)
 
 
 def _utc(year: int, month: int, day: int, hour: int) -> datetime:
@@ -36,7 +36,7 @@ def test_nine_oclock_is_nine_oclock_on_both_sides_of_the_change() -> None:
 
 
 def test_a_skipped_wall_clock_time_is_not_offered() -> None:
-    night = [HoursRange(time(1), time(4))]
+    night = (HoursRange(time(1), time(4)),)
     slots = slots_of_day(date(2030, 3, 31), night, 60, BERLIN)
     # 01:00 CET and 03:00 CEST; 02:00 does not exist that night.
     assert [s.starts_at for s in slots] == [_utc(2030, 3, 31, 0), _utc(2030, 3, 31, 1)]
@@ -44,7 +44,7 @@ def test_a_skipped_wall_clock_time_is_not_offered() -> None:
 
 
 def test_a_repeated_wall_clock_time_means_its_first_occurrence() -> None:
-    night = [HoursRange(time(1), time(4))]
+    night = (HoursRange(time(1), time(4)),)
     slots = slots_of_day(date(2030, 10, 27), night, 60, BERLIN)
     # 01:00 CEST, 02:00 CEST (the first of the two), 03:00 CET: real hours, never overlapping.
     assert [s.starts_at for s in slots] == [

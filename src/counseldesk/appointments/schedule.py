@@ -49,9 +49,9 @@ class CounselorAvailability:
     def is_absent(self, day: date) -> bool:
         return any(first <= day <= last for first, last in self.absences)
 
-    def slots(self, day: date, tz: ZoneInfo) -> list[Slot]:
+    def slots(self, day: date, tz: ZoneInfo) -> tuple[Slot, ...]:
         """The day's slots by working hours alone (absences and bookings not applied)."""
-        return slots_of_day(day, self.hours.get(day.weekday(), ()), self.slot_minutes, tz)
+        return slots_of_day(day, tuple(self.hours.get(day.weekday(), ())), self.slot_minutes, tz)
 
 
 @dataclass
@@ -125,6 +125,8 @@ async def load_availability(
         busy_query = busy_query.where(Appointment.id != ignore_appointment_id)
     for busy_id, starts_at, ends_at in await session.execute(busy_query):
         by_id[busy_id].busy.append((starts_at, ends_at))
+    for entry in by_id.values():
+        entry.busy.sort()
     return Availability(list(by_id.values()), closed)
 
 

@@ -128,28 +128,39 @@ async def free_days(
     ignore_appointment_id: int | None = None,
 ) -> tuple[list[FreeDay], date | None]:
     """Up to `limit` days from `start` on that have a free slot, and the day to continue from
-    (None when the booking window holds no more)."""
+    (None when the booking window holds no more).
+
+    One counselor's window is read at once (a month of one person's bookings is small, and
+    round trips cost more than rows). Everyone's is read in stretches, the first `limit` + 1
+    days long (usually enough, next page's start included), each following one twice as long:
+    "first available" over hundreds of counselors would otherwise load a month of bookings to
+    show the next week."""
     span = window.clamp(start or window.first_day, window.last_day)
     if span is None:
         return [], None
-    first, last = span
-    availability = await load_availability(
-        session,
-        first=first,
-        last=last,
-        tz=window.tz,
-        counselor_id=counselor_id,
-        ignore_appointment_id=ignore_appointment_id,
-    )
+    day, last = span
+    stretch = (last - day) if counselor_id is not None else timedelta(days=max(limit, 1))
     found: list[FreeDay] = []
-    day = first
     while day <= last:
-        slots = _free_on(availability, day, window)
-        if slots:
-            if len(found) == limit:
-                return found, day
-            found.append(FreeDay(day, len(slots)))
-        day += timedelta(days=1)
+        chunk_end = min(day + stretch, last)
+        stretch *= 2
+        availability = await load_availability(
+            session,
+            first=day,
+            last=chunk_end,
+            tz=window.tz,
+            counselor_id=counselor_id,
+            ignore_appointment_id=ignore_appointment_id,
+        )
+        if not availability.counselors:
+            return found, None  # nobody bookable at all: no need to look further
+        while day <= chunk_end:
+            slots = _free_on(availability, day, window)
+            if slots:
+                if len(found) == limit:
+                    return found, day
+                found.append(FreeDay(day, len(slots)))
+            day += timedelta(days=1)
     return found, None
 
 
