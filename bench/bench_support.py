@@ -188,7 +188,8 @@ def log_in(base: str) -> str:
 
 async def pick_targets(database: str) -> dict[str, Any]:
     """Ids and keys the scenarios need: a typical ticket, the longest one, deep cursors."""
-    from counseldesk.support.repository import Cursor, InboxFilters, encode_cursor
+    from counseldesk.db.paging import Cursor, encode_cursor
+    from counseldesk.support.repository import InboxFilters
 
     conn = await asyncpg.connect(database)
     try:
@@ -445,7 +446,7 @@ async def measure_ours_db(database: str, t: dict[str, Any], runs: int) -> list[S
     from counseldesk.support import repository
     from counseldesk.support.models import TicketStatus
 
-    db = Database.from_url(database, Settings(_env_file=None))  # type: ignore[call-arg]
+    db = Database.from_url(database, Settings(_env_file=None))
     me = t["admin_id"]
     everything = repository.InboxFilters()
     cases: list[tuple[str, Any]] = [

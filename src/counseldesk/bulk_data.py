@@ -1,8 +1,9 @@
-"""Bulk demo data: millions of students, tickets and messages, generated inside PostgreSQL.
+"""Bulk demo data: millions of students, tickets, messages and appointments, generated inside
+PostgreSQL.
 
-`counseldesk demo-data --students N --tickets N --messages N` calls `generate`. Everything is
-set-based SQL (`INSERT ... SELECT` over `generate_series`), so no row ever travels through
-Python; two connections work in parallel because this is a 2-core machine's whole budget.
+`counseldesk demo-data --students N --tickets N --messages N --appointments N` calls `generate`.
+Everything is set-based SQL (`INSERT ... SELECT` over `generate_series`), so no row ever travels
+through Python; two connections work in parallel because this is a 2-core machine's whole budget.
 
 How the data stays consistent without a second pass:
 - Every random choice is a hash of a row's id (`rnd(id, salt)`), not `random()`, so the ticket
@@ -25,6 +26,10 @@ and the GIN full-text index most of all); with superuser rights foreign-key trig
 (`session_replication_role = replica`) because the generator builds the references itself.
 Autovacuum is paused on the tables while they load, and VACUUM ANALYZE runs at the end so the
 visibility map (index-only scans) and planner statistics are right from the first query.
+
+Appointments (see `_plan_appointments`) come with counselors of their own, working hours and
+a three-year history, and hold the two exclusion constraints (no counselor and no student in
+two overlapping appointments) by construction rather than by checking.
 """
 
 from __future__ import annotations
@@ -38,6 +43,8 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -57,6 +64,22 @@ GIANT_WEIGHT = 1000.0
 # Replies older than this have no outbox row (archiving keeps sent notifications for a year).
 NOTIFICATION_DAYS = 365
 SPAN_DAYS = 3 * 365
+# Appointments: how full a counselor's past working hours are (weekdays; Saturdays are
+# quieter), and the fewest counselors a set is spread over. The number of bulk counselors
+# follows from the requested count, so a million appointments fill three years.
+APPOINTMENT_CHUNK = 250_000
+BOOKED_SHARE = 0.7
+SATURDAY_SHARE = 0.5
+MIN_BULK_COUNSELORS = 3
+# Slots per week of an average bulk counselor (see _appointment_staff: six in seven work
+# Monday to Friday 8 hours a day, the others three days a week; a third add a Saturday morning).
+SLOTS_PER_WEEK = 6 / 7 * 40 + 1 / 7 * 24 + 1 / 3 * 3
+# Every 50th student (by registration) is a "regular", seen weekly in series of eight weeks;
+# the others come once or a few times.
+REGULAR_EVERY = 50
+SERIES_WEEKS = 8
+# Counselor indexes c = 5q + m: m < 2 see regulars, m >= 2 one-off students (40% / 60%).
+REGULAR_SEATS, ONE_OFF_SEATS = 2, 3
 
 FIRST_NAMES = [
     "Faith",
@@ -417,6 +440,14 @@ SYSTEM_EVENTS = [
     "Reopened by the student",
 ]
 
+CANCEL_REASONS = [
+    "Counselor unwell",
+    "Staff meeting called at short notice",
+    "Counselor attending a crisis on campus",
+    "Office closed for a university event",
+    "Double-booked; please pick another time",
+]
+
 # Sender kinds in the message pool (smallint keys of the pool table).
 STUDENT, COUNSELOR, NOTE, SYSTEM = 1, 2, 3, 4
 
@@ -426,6 +457,7 @@ class Counts:
     students: int = 0
     tickets: int = 0
     messages: int = 0
+    appointments: int = 0
 
 
 @dataclass
@@ -440,8 +472,11 @@ class _Run:
     ticket_base: int = 0
     message_base: int = 0
     notification_base: int = 0
+    appointment_base: int = 0
     fallback_counselor: int | None = None
     people: int = 0
+    tz: str = "Africa/Nairobi"
+    booking_days: int = 30
 
     def say(self, message: str) -> None:
         self.report(f"[{time.monotonic() - self.started:7.1f}s] {message}")
@@ -457,6 +492,35 @@ class _Run:
     @property
     def people_table(self) -> str:
         return f"bulk_people_{self.tag}"
+
+    @property
+    def staff(self) -> str:
+        return f"bulk_staff_{self.tag}"
+
+    @property
+    def clients(self) -> str:
+        return f"bulk_clients_{self.tag}"
+
+    @property
+    def booked(self) -> str:
+        return f"bulk_booked_{self.tag}"
+
+    @property
+    def hours_table(self) -> str:
+        return f"bulk_hours_{self.tag}"
+
+    @property
+    def temp_tables(self) -> tuple[str, ...]:
+        return (
+            self.plan,
+            self.pool,
+            f"{self.pool}_size",
+            self.people_table,
+            self.staff,
+            self.clients,
+            self.booked,
+            self.hours_table,
+        )
 
 
 Job = Callable[[AsyncConnection], Awaitable[None]]
@@ -953,6 +1017,358 @@ def _messages_job(run: _Run, lo: int, hi: int, done: list[int]) -> Job:
     return job
 
 
+# --- appointments --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AppointmentShape:
+    counselors: int
+    past_days: int
+
+
+def appointment_shape(count: int) -> AppointmentShape:
+    """How many bulk counselors over how many past days hold `count` appointments with about
+    BOOKED_SHARE of their hours taken (a tenth to spare, so the sampling never runs short)."""
+    per_counselor_day = SLOTS_PER_WEEK / 7 * BOOKED_SHARE
+    wanted = count * 1.1
+    counselors = max(MIN_BULK_COUNSELORS, math.ceil(wanted / (per_counselor_day * SPAN_DAYS)))
+    days = min(SPAN_DAYS, math.ceil(wanted / (per_counselor_day * counselors)))
+    return AppointmentShape(counselors, max(days, 14))
+
+
+def _min_clients(counselors: int) -> int:
+    """Students needed so that every hour's seats map to distinct students (see the insert)."""
+    return REGULAR_EVERY * REGULAR_SEATS * math.ceil(counselors / 5)
+
+
+async def _appointment_staff(
+    conn: AsyncConnection, run: _Run, shape: AppointmentShape, password_hash: str
+) -> None:
+    """Counselors of this run (numbered c = 0..K-1), their working hours and slot length.
+
+    Every range starts on a full hour and every slot lasts an hour, so two bulk appointments
+    overlap exactly when they start at the same instant — what the student assignment relies on.
+    """
+    seed = int(run.tag, 16)
+    await conn.execute(
+        text(
+            """
+            INSERT INTO counselors (email, full_name, password_hash, role, created_at,
+                                    updated_at)
+            SELECT 'counselor' || n || '.' || :tag || '@bulk.counseldesk.example',
+                   CASE WHEN pg_temp.rnd(s.seed + n, 91) < 0.2 THEN 'Dr. ' ELSE '' END
+                   || (CAST(:first AS text[]))[1 + floor(pg_temp.rnd(s.seed + n, 92)
+                                                         * :n_first)::int]
+                   || ' ' ||
+                   (CAST(:last AS text[]))[1 + floor(pg_temp.rnd(s.seed + n, 93)
+                                                     * :n_last)::int],
+                   :hash, CAST('counselor' AS staff_role), :since, :since
+            FROM generate_series(1, CAST(:k AS int)) n, (SELECT CAST(:seed AS bigint) AS seed) s
+            """
+        ),
+        {
+            "tag": run.tag,
+            "seed": seed,
+            "first": FIRST_NAMES,
+            "last": LAST_NAMES,
+            "n_first": len(FIRST_NAMES),
+            "n_last": len(LAST_NAMES),
+            "hash": password_hash,
+            "since": datetime.now().astimezone() - timedelta(days=shape.past_days + 30),
+            "k": shape.counselors,
+        },
+    )
+    await conn.execute(
+        text(
+            f"CREATE UNLOGGED TABLE {run.staff} AS "
+            "SELECT (row_number() OVER (ORDER BY id) - 1)::int AS c, id FROM counselors "
+            "WHERE email LIKE :pattern"
+        ),
+        {"pattern": f"%.{run.tag}@bulk.counseldesk.example"},
+    )
+    # Half start at 8:00, half at 9:00; one in seven works Monday, Wednesday and Friday only;
+    # every third also works Saturday morning.
+    await conn.exec_driver_sql(
+        f"""
+        INSERT INTO counselor_working_hours (counselor_id, weekday, starts_at, ends_at)
+        SELECT s.id, wd, make_time(r.h0 + s.c % 2, 0, 0), make_time(r.h1 + s.c % 2, 0, 0)
+        FROM {run.staff} s, generate_series(0, 4) wd, (VALUES (8, 12), (13, 17)) r (h0, h1)
+        WHERE s.c % 7 <> 6 OR wd IN (0, 2, 4)
+        UNION ALL
+        SELECT s.id, 5, time '09:00', time '12:00' FROM {run.staff} s WHERE s.c % 3 = 0
+        """
+    )
+    await conn.exec_driver_sql(
+        "INSERT INTO counselor_schedules (counselor_id, slot_minutes) "
+        f"SELECT id, 60 FROM {run.staff}"
+    )
+
+
+async def _appointment_clients(conn: AsyncConnection, run: _Run) -> int:
+    """The students appointments are drawn from — those with none yet, so nothing this run
+    adds can overlap an existing appointment — numbered 1..n in registration order."""
+    table = run.clients
+    await conn.exec_driver_sql(
+        f"CREATE UNLOGGED TABLE {table} (n bigint PRIMARY KEY, id bigint, created timestamptz)"
+    )
+    await conn.exec_driver_sql(
+        f"""
+        INSERT INTO {table} (n, id, created)
+        SELECT row_number() OVER (ORDER BY created_at, id), id, created_at FROM students s
+        WHERE NOT EXISTS (SELECT 1 FROM appointments a WHERE a.student_id = s.id)
+        """
+    )
+    await conn.exec_driver_sql(f"CREATE INDEX ON {table} (created, n)")
+    await conn.exec_driver_sql(f"ANALYZE {table}")
+    return int(await conn.scalar(text(f"SELECT count(*) FROM {table}")) or 0)
+
+
+async def _plan_appointments(
+    conn: AsyncConnection, run: _Run, shape: AppointmentShape, now: datetime
+) -> int:
+    """Which hours of which bulk counselor are booked: one row per appointment.
+
+    Every working-hour slot of the bulk counselors from `past_days` ago to the end of the
+    booking window is a cell; a cell is booked with a probability that is BOOKED_SHARE in the
+    past (less on Saturdays) and falls off with the days ahead in the future (students book a
+    week or two out). Exactly N cells are taken by weighted sampling without replacement: the
+    N smallest rnd / weight. One cell holds one appointment, so no counselor is double-booked.
+    """
+    today = now.astimezone(ZoneInfo(run.tz)).date()
+    await conn.execute(
+        text(
+            f"""
+            CREATE UNLOGGED TABLE {run.booked} AS
+            WITH days AS (
+                SELECT d::date AS day
+                FROM generate_series(CAST(:first AS date), CAST(:last AS date),
+                                     interval '1 day') d
+                WHERE d::date NOT IN (SELECT day FROM office_closed_days)
+            ), cells AS (
+                SELECT s.c, s.id AS counselor_id, dy.day, slot AS local_at,
+                       slot AT TIME ZONE CAST(:tz AS text) AS starts_at
+                FROM {run.staff} s
+                JOIN counselor_working_hours wh ON wh.counselor_id = s.id
+                JOIN days dy ON extract(isodow FROM dy.day) - 1 = wh.weekday
+                CROSS JOIN LATERAL generate_series(dy.day + wh.starts_at,
+                                                   dy.day + wh.ends_at - interval '1 hour',
+                                                   interval '1 hour') slot
+            ), weighted AS (
+                SELECT *,
+                       CASE WHEN starts_at <= CAST(:now AS timestamptz) THEN
+                                CASE WHEN extract(isodow FROM day) = 6
+                                     THEN CAST(:saturday AS float8)
+                                     ELSE CAST(:share AS float8) END
+                            ELSE CAST(:share AS float8)
+                                 * exp(CAST(CAST(:today AS date) - day AS float8) / 7.0)
+                                 + 0.05
+                       END AS weight
+                FROM cells
+            ), taken AS (
+                SELECT * FROM weighted
+                ORDER BY pg_temp.rnd(counselor_id::bigint * 100000000
+                                     + extract(epoch FROM starts_at)::bigint / 60, 71) / weight
+                LIMIT :n
+            )
+            SELECT row_number() OVER (ORDER BY starts_at, c) AS g, c, counselor_id, day,
+                   local_at, starts_at,
+                   (day - DATE '2000-01-03') / {7 * SERIES_WEEKS} AS block
+            FROM taken
+            """
+        ),
+        {
+            "first": today - timedelta(days=shape.past_days),
+            "last": today + timedelta(days=run.booking_days),
+            "tz": run.tz,
+            "now": now,
+            "today": today,
+            "share": BOOKED_SHARE,
+            "saturday": SATURDAY_SHARE,
+            "n": run.counts.appointments,
+        },
+    )
+    await conn.exec_driver_sql(f"ALTER TABLE {run.booked} ADD PRIMARY KEY (g)")
+    # How many clients had registered by each booked hour, and by the start of each block of
+    # SERIES_WEEKS weeks (a regular's series draws from those registered when it began).
+    await conn.execute(
+        text(
+            f"""
+            CREATE UNLOGGED TABLE {run.hours_table} AS
+            SELECT 'h' AS kind, starts_at AS at, 0 AS block,
+                   coalesce((SELECT n FROM {run.clients} WHERE created < x.starts_at
+                             ORDER BY created DESC, n DESC LIMIT 1), 0) AS registered
+            FROM (SELECT DISTINCT starts_at FROM {run.booked}) x
+            UNION ALL
+            SELECT 'b', NULL, block,
+                   coalesce((SELECT n FROM {run.clients}
+                             WHERE created < CAST(DATE '2000-01-03' + block * {7 * SERIES_WEEKS}
+                                                  AS timestamp) AT TIME ZONE CAST(:tz AS text)
+                             ORDER BY created DESC, n DESC LIMIT 1), 0)
+            FROM (SELECT DISTINCT block FROM {run.booked}) y
+            """
+        ),
+        {"tz": run.tz},
+    )
+    await conn.exec_driver_sql(f"CREATE INDEX ON {run.hours_table} (kind, at, block)")
+    await conn.exec_driver_sql(f"ANALYZE {run.booked}")
+    await conn.exec_driver_sql(f"ANALYZE {run.hours_table}")
+    return int(await conn.scalar(text(f"SELECT count(*) FROM {run.booked}")) or 0)
+
+
+def _appointments_job(
+    run: _Run, lo: int, hi: int, now: datetime, shape: AppointmentShape, done: list[int]
+) -> Job:
+    """Appointments g = lo..hi of the plan, each with its student, state and history.
+
+    The student: at one instant the bulk counselors c = 0..K-1 are seats c = 5q + m. Seats
+    m < REGULAR_SEATS take a regular (every REGULAR_EVERY-th client), the others any other
+    client; within each group a seat's index (2q + m, 3q + m - 2) is distinct and, shifted by an
+    offset of the instant, is taken modulo the group's size, so no two appointments at one
+    instant share a student. Two bulk appointments overlap only when they start at the same
+    instant, so no student is ever in two at once. A regular's offset depends only on the
+    weekday, hour and block of SERIES_WEEKS weeks: the same student sees the same counselor at
+    the same hour every booked week of a block. Both groups are drawn from the clients
+    registered by then — at least `_min_clients` of them, so the seats always fit (in a tiny
+    data set a student may then be booked before registering).
+    """
+    total = run.counts.appointments
+    params = {
+        "lo": lo,
+        "hi": hi,
+        "now": now,
+        "base": run.appointment_base,
+        "clients": run.people,
+        "least": min(run.people, _min_clients(shape.counselors)),
+        "topics": SUBJECT_TOPICS,
+        "n_topics": len(SUBJECT_TOPICS),
+        "reasons": CANCEL_REASONS,
+        "n_reasons": len(CANCEL_REASONS),
+    }
+    every, one_offs = REGULAR_EVERY, REGULAR_EVERY - 1
+
+    async def job(conn: AsyncConnection) -> None:
+        result = await conn.execute(
+            text(
+                f"""
+                INSERT INTO appointments (id, student_id, counselor_id, starts_at, ends_at,
+                    status, reason, cancel_reason, canceled_by, canceled_at, reschedule_count,
+                    created_at, updated_at)
+                SELECT x.id, pe.id, x.counselor_id, x.starts_at, x.ends_at,
+                       CAST(x.status AS appointment_status),
+                       CASE WHEN pg_temp.rnd(x.id, 81) < 0.75
+                            THEN (CAST(:topics AS text[]))[1 + floor(pg_temp.rnd(x.id, 82) ^ 1.4
+                                                                     * :n_topics)::int]
+                            ELSE '' END,
+                       CASE WHEN x.status = 'canceled' AND x.by_counselor
+                            THEN (CAST(:reasons AS text[]))[1 + floor(pg_temp.rnd(x.id, 84)
+                                                                      * :n_reasons)::int] END,
+                       CASE WHEN x.status = 'canceled'
+                            THEN CAST(CASE WHEN x.by_counselor THEN 'counselor' ELSE 'student'
+                                      END AS appointment_canceled_by) END,
+                       CASE WHEN x.status = 'canceled' THEN x.canceled_at END,
+                       CASE WHEN pg_temp.rnd(x.id, 83) < 0.015 THEN 2
+                            WHEN pg_temp.rnd(x.id, 83) < 0.06 THEN 1 ELSE 0 END,
+                       x.created_at,
+                       CASE WHEN x.status IN ('completed', 'no_show')
+                            THEN least(x.now, x.ends_at + make_interval(
+                                     secs => 300 + 86400 * pg_temp.rnd(x.id, 85)))
+                            WHEN x.status = 'canceled' THEN x.canceled_at
+                            WHEN x.status = 'confirmed'
+                            THEN least(x.now, x.created_at + make_interval(
+                                     secs => 600 + 86400 * pg_temp.rnd(x.id, 85)))
+                            ELSE x.created_at END
+                FROM (
+                    SELECT :base + b.g AS id, k.now, b.counselor_id, b.starts_at,
+                           b.starts_at + interval '1 hour' AS ends_at,
+                           CASE
+                               WHEN b.starts_at + interval '1 hour' <= k.now THEN
+                                   CASE WHEN b.starts_at > k.now - interval '3 days'
+                                             AND pg_temp.rnd(:base + b.g, 75) < 0.3
+                                        THEN 'confirmed'  -- over, not yet marked
+                                        WHEN pg_temp.rnd(:base + b.g, 74) < 0.80
+                                        THEN 'completed'
+                                        WHEN pg_temp.rnd(:base + b.g, 74) < 0.88 THEN 'no_show'
+                                        ELSE 'canceled' END
+                               WHEN b.starts_at <= k.now THEN 'confirmed'  -- under way
+                               WHEN pg_temp.rnd(:base + b.g, 74) < 0.05 THEN 'canceled'
+                               -- the nearer, the likelier the counselor has confirmed it
+                               WHEN pg_temp.rnd(:base + b.g, 76)
+                                    < 0.2 + 0.4 * least(1.0, extract(epoch FROM b.starts_at
+                                                                     - k.now) / (14 * 86400.0))
+                               THEN 'pending'
+                               ELSE 'confirmed'
+                           END AS status,
+                           pg_temp.rnd(:base + b.g, 80) >= 0.7 AS by_counselor,
+                           c.created_at,
+                           least(k.now, greatest(c.created_at, b.starts_at - make_interval(
+                               secs => 3600 + 2 * 86400 * pg_temp.rnd(:base + b.g, 79))))
+                               AS canceled_at,
+                           CASE WHEN seat.regular THEN {every} * (1 + seat.i)
+                                ELSE seat.i / {one_offs} * {every} + seat.i % {one_offs} + 1
+                           END AS n
+                    FROM {run.booked} b
+                    CROSS JOIN (SELECT CAST(:now AS timestamptz) AS now) k
+                    JOIN {run.hours_table} hh ON hh.kind = 'h' AND hh.at = b.starts_at
+                    JOIN {run.hours_table} hb ON hb.kind = 'b' AND hb.block = b.block
+                    CROSS JOIN LATERAL (
+                        SELECT least(:clients, greatest(hb.registered, :least)) / {every}
+                                   AS regulars,
+                               least(:clients, greatest(hh.registered, :least))
+                               - least(:clients, greatest(hh.registered, :least)) / {every}
+                                   AS others
+                    ) sizes
+                    CROSS JOIN LATERAL (
+                        SELECT b.c % 5 < {REGULAR_SEATS} AS regular,
+                               CASE WHEN b.c % 5 < {REGULAR_SEATS} THEN
+                                        (floor(pg_temp.rnd(
+                                             (extract(isodow FROM b.local_at) * 100
+                                              + extract(hour FROM b.local_at))::bigint
+                                             + b.block * 1000, 72) * sizes.regulars)::bigint
+                                         + {REGULAR_SEATS} * (b.c / 5) + b.c % 5)
+                                        % sizes.regulars
+                                    ELSE
+                                        (floor(pg_temp.rnd(
+                                             extract(epoch FROM b.starts_at)::bigint, 73)
+                                             * sizes.others)::bigint
+                                         + {ONE_OFF_SEATS} * (b.c / 5) + b.c % 5
+                                         - {REGULAR_SEATS})
+                                        % sizes.others
+                               END AS i
+                    ) seat
+                    -- booked 2 hours to 2 weeks before (mostly a few days), never after now
+                    CROSS JOIN LATERAL (
+                        SELECT least(b.starts_at - make_interval(
+                                         secs => 7200 + 14 * 86400
+                                                 * pg_temp.rnd(:base + b.g, 77) ^ 2),
+                                     k.now - make_interval(
+                                         secs => 3 * 86400 * pg_temp.rnd(:base + b.g, 78)))
+                               AS created_at
+                    ) c
+                    WHERE b.g BETWEEN :lo AND :hi
+                ) x
+                JOIN {run.clients} pe ON pe.n = x.n
+                """
+            ),
+            params,
+        )
+        done[0] += int(result.rowcount or 0)
+        run.say(f"appointments {done[0]:,} / {total:,}")
+
+    return job
+
+
+async def _exclusion_constraints(conn: AsyncConnection, table: str) -> list[tuple[str, str]]:
+    """(name, definition) of the table's exclusion constraints."""
+    rows = await conn.execute(
+        text(
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE conrelid = CAST(:table AS regclass) AND contype = 'x' ORDER BY conname"
+        ),
+        {"table": table},
+    )
+    return [(r[0], r[1]) for r in rows]
+
+
 # --- orchestration -------------------------------------------------------------------------------
 
 TABLES = (
@@ -961,6 +1377,7 @@ TABLES = (
     "support_messages",
     "notifications",
     "support_ticket_reads",
+    "appointments",
 )
 
 
@@ -992,6 +1409,7 @@ async def _bases(conn: AsyncConnection, run: _Run) -> dict[str, int]:
                        (SELECT coalesce(max(id), 0) FROM support_tickets),
                        (SELECT coalesce(max(id), 0) FROM support_messages),
                        (SELECT coalesce(max(id), 0) FROM notifications),
+                       (SELECT coalesce(max(id), 0) FROM appointments),
                        (SELECT min(id) FROM counselors WHERE is_active),
                        (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)
                 """
@@ -999,7 +1417,8 @@ async def _bases(conn: AsyncConnection, run: _Run) -> dict[str, int]:
         )
     ).one()
     run.student_base, run.ticket_base, run.message_base, run.notification_base = row[:4]
-    run.fallback_counselor, run.superuser = row[4], bool(row[5])
+    run.appointment_base = row[4]
+    run.fallback_counselor, run.superuser = row[5], bool(row[6])
     sizes = await conn.execute(
         text(
             "SELECT relname, greatest(reltuples, 0)::bigint FROM pg_class "
@@ -1011,7 +1430,7 @@ async def _bases(conn: AsyncConnection, run: _Run) -> dict[str, int]:
 
 
 def check_counts(counts: Counts) -> None:
-    if min(counts.students, counts.tickets, counts.messages) < 0:
+    if min(counts.students, counts.tickets, counts.messages, counts.appointments) < 0:
         raise ValueError("counts cannot be negative")
     if counts.tickets and counts.messages < counts.tickets:
         raise ValueError("every ticket has at least one message: --messages >= --tickets")
@@ -1019,10 +1438,25 @@ def check_counts(counts: Counts) -> None:
         raise ValueError("messages belong to tickets: give --tickets too")
 
 
-async def generate(engine: AsyncEngine, counts: Counts, report: Report) -> None:
-    """Add `counts` students, tickets and messages (on top of whatever the database holds)."""
+async def generate(
+    engine: AsyncEngine,
+    counts: Counts,
+    report: Report,
+    *,
+    tz: str = "Africa/Nairobi",
+    booking_days: int = 30,
+    rebuild_exclusion: bool = False,
+) -> None:
+    """Add `counts` students, tickets, messages and appointments (on top of whatever the
+    database holds). Appointments are wall-clock hours in `tz`, up to `booking_days` ahead.
+
+    `rebuild_exclusion`: drop the appointments' exclusion constraints for the load and add them
+    back after. Off by default: measured at 1M appointments on this 2-core machine, adding
+    both back (one at a time: each locks the table) took 83 s against 102 s for inserting with
+    them in place on two connections — 104 s against 118 s in all, not worth a table that is
+    unguarded while it loads."""
     check_counts(counts)
-    run = _Run(engine=engine, report=report, counts=counts)
+    run = _Run(engine=engine, report=report, counts=counts, tz=tz, booking_days=booking_days)
     async with engine.connect() as probe:
         sizes = await _bases(probe, run)
     if counts.tickets and run.fallback_counselor is None:
@@ -1033,14 +1467,17 @@ async def generate(engine: AsyncEngine, counts: Counts, report: Report) -> None:
         "support_messages": counts.messages,
         "notifications": counts.messages // 10,
         "support_ticket_reads": counts.tickets,
+        "appointments": counts.appointments,
     }
+    touched = [t for t in TABLES if adding[t]]
     # Rebuilding an index costs a sort of the whole table; worth it when the table more than
     # doubles, far from it when a few rows join millions.
-    rebuild = [t for t in TABLES if adding[t] > max(sizes.get(t, 0), 10_000)]
+    rebuild = [t for t in touched if adding[t] > max(sizes.get(t, 0), 10_000)]
     main = await _connect(run)
     dropped: list[tuple[str, str]] = []
+    exclusions: list[tuple[str, str]] = []
     try:
-        for table in TABLES:
+        for table in touched:
             await main.exec_driver_sql(f"ALTER TABLE {table} SET (autovacuum_enabled = false)")
         for table in rebuild:
             for name, ddl in await _secondary_indexes(main, table):
@@ -1048,6 +1485,11 @@ async def generate(engine: AsyncEngine, counts: Counts, report: Report) -> None:
                 dropped.append((name, ddl))
         if dropped:
             run.say(f"dropped {len(dropped)} secondary indexes, to rebuild after the load")
+        if counts.appointments and rebuild_exclusion:
+            for name, definition in await _exclusion_constraints(main, "appointments"):
+                await main.exec_driver_sql(f'ALTER TABLE appointments DROP CONSTRAINT "{name}"')
+                exclusions.append((name, definition))
+            run.say(f"dropped {len(exclusions)} exclusion constraints, to add back after")
 
         if counts.students:
             await _parallel(
@@ -1070,13 +1512,23 @@ async def generate(engine: AsyncEngine, counts: Counts, report: Report) -> None:
                 run,
                 [_messages_job(run, lo, hi, done) for lo, hi in _ranges(counts.tickets, per_chunk)],
             )
+        if counts.appointments:
+            await _add_appointments(main, run)
     finally:
-        for table in (run.plan, run.pool, f"{run.pool}_size", run.people_table):
+        for table in run.temp_tables:
             await main.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
+        # The constraints first: adding one back checks every row, so a broken construction
+        # fails here, loudly, instead of leaving an unconstrained table.
+        for name, definition in exclusions:
+            started = time.monotonic()
+            await main.exec_driver_sql(
+                f'ALTER TABLE appointments ADD CONSTRAINT "{name}" {definition}'
+            )
+            run.say(f"constraint {name} added back in {time.monotonic() - started:.1f}s")
         if dropped:
             run.say(f"rebuilding {len(dropped)} indexes")
             await _parallel(run, [_index_job(run, name, ddl) for name, ddl in dropped])
-        for table in TABLES:
+        for table in touched:
             await main.exec_driver_sql(f"ALTER TABLE {table} RESET (autovacuum_enabled)")
         await main.close()
 
@@ -1090,9 +1542,48 @@ async def generate(engine: AsyncEngine, counts: Counts, report: Report) -> None:
                 ),
                 {"t": table},
             )
+        # The sequence of appointments is used by the service (and moves past ours).
+        await conn.exec_driver_sql(
+            "SELECT setval(pg_get_serial_sequence('appointments', 'id'), "
+            "greatest((SELECT max(id) FROM appointments), 1))"
+        )
     run.say("vacuum and analyze")
-    await _parallel(run, [_vacuum_job(run, table) for table in TABLES])
+    extra = ["counselors", "counselor_working_hours"] if counts.appointments else []
+    await _parallel(run, [_vacuum_job(run, table) for table in [*touched, *extra]])
     run.say("done")
+
+
+async def _add_appointments(main: AsyncConnection, run: _Run) -> None:
+    from counseldesk.demo import DEMO_PASSWORD
+    from counseldesk.staff.passwords import hash_password
+
+    count = run.counts.appointments
+    shape = appointment_shape(count)
+    run.people = await _appointment_clients(main, run)
+    needed = _min_clients(shape.counselors)
+    if run.people < needed:
+        raise ValueError(
+            f"{count:,} appointments need at least {needed:,} students without appointments "
+            f"(there are {run.people:,}): add --students"
+        )
+    # Bulk counselors can log in with the demo password, e.g. to see their own calendar.
+    await _appointment_staff(main, run, shape, await hash_password(DEMO_PASSWORD))
+    now = (await main.execute(text("SELECT now()"))).scalar_one()
+    planned = await _plan_appointments(main, run, shape, now)
+    if planned < count:  # more than the hours can hold: appointment_shape is wrong
+        raise ValueError(f"only {planned:,} free hours for {count:,} appointments")
+    run.say(
+        f"planned {planned:,} appointments: {shape.counselors} counselors, "
+        f"{shape.past_days} days back and {run.booking_days} ahead"
+    )
+    done = [0]
+    await _parallel(
+        run,
+        [
+            _appointments_job(run, lo, hi, now, shape, done)
+            for lo, hi in _ranges(count, APPOINTMENT_CHUNK)
+        ],
+    )
 
 
 def _index_job(run: _Run, name: str, ddl: str) -> Job:

@@ -85,9 +85,9 @@ def serve(
         settings = runtime.settings
         if demo:
             async with runtime.db.unit_of_work() as session:
-                created = await load_demo_data(session)
+                created = await load_demo_data(session, tz=settings.tz)
             if created:
-                typer.echo("Loaded demo data (counselors, categories, students).")
+                typer.echo("Loaded demo data (counselors, categories, students, appointments).")
         parts = Parts(web=True, bot_polling=True, worker=True, emulator=settings.uses_emulator)
 
         def banner(system: System) -> None:
@@ -217,26 +217,48 @@ def demo_data(
         int | None,
         typer.Option(min=0, help="Also generate this many messages (at least one per ticket)."),
     ] = None,
+    appointments: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help="Also generate this many appointments, with counselors and working hours of "
+            "their own, for students who have none yet.",
+        ),
+    ] = None,
 ) -> None:
-    """Load the demo counselors, categories, office details and students (once).
+    """Load the demo counselors, categories, office details, students and appointments (once).
 
-    With --students/--tickets/--messages, also generate that much realistic data on top (e.g.
-    1,000,000 / 2,000,000 / 20,000,000 for the benchmark), set-based inside PostgreSQL.
+    With --students/--tickets/--messages/--appointments, also generate that much realistic data
+    on top (e.g. 1,000,000 / 2,000,000 / 20,000,000 / 1,000,000 for the benchmark), set-based
+    inside PostgreSQL. Each part is optional: `--appointments 1000000` alone adds appointments
+    to a database that already holds the students.
     """
     from counseldesk.bulk_data import Counts, check_counts, generate
     from counseldesk.demo import DEMO_ADMIN_EMAIL, DEMO_PASSWORD, load_demo_data
 
-    counts = Counts(students=students or 0, tickets=tickets or 0, messages=messages or 0)
+    counts = Counts(
+        students=students or 0,
+        tickets=tickets or 0,
+        messages=messages or 0,
+        appointments=appointments or 0,
+    )
     try:
         check_counts(counts)
     except ValueError as exc:
         _fail(str(exc))
 
     async def main(runtime: Runtime) -> bool:
+        settings = runtime.settings
         async with runtime.db.unit_of_work() as session:
-            loaded = await load_demo_data(session)
+            loaded = await load_demo_data(session, tz=settings.tz)
         if counts != Counts():
-            await generate(runtime.db.engine, counts, lambda line: typer.echo(line))
+            await generate(
+                runtime.db.engine,
+                counts,
+                lambda line: typer.echo(line),
+                tz=settings.office_timezone,
+                booking_days=settings.appointment_booking_days,
+            )
         return loaded
 
     try:

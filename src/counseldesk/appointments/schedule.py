@@ -8,7 +8,7 @@ costs the same handful of round trips as one counselor's day.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -154,7 +154,7 @@ async def get_weekly_hours(session: AsyncSession, counselor_id: int) -> WeeklyHo
     return WeeklyHours(slot_minutes or DEFAULT_SLOT_MINUTES, days)
 
 
-def check_weekly_hours(slot_minutes: int, days: dict[int, Sequence[HoursRange]]) -> WeeklyHours:
+def check_weekly_hours(slot_minutes: int, days: Mapping[int, Sequence[HoursRange]]) -> WeeklyHours:
     if not MIN_SLOT_MINUTES <= slot_minutes <= MAX_SLOT_MINUTES:
         raise InvalidInput(
             f"A slot lasts {MIN_SLOT_MINUTES} to {MAX_SLOT_MINUTES} minutes, not {slot_minutes}."

@@ -15,7 +15,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 
-import asyncpg  # type: ignore[import-untyped]  # no stubs; only a few calls here
+import asyncpg
 from sqlalchemy.engine import URL
 
 log = logging.getLogger(__name__)
