@@ -56,8 +56,8 @@ from counseldesk.errors import InvalidInput, NotFound, PermissionDenied
 from counseldesk.staff.api import CSRF_REFUSED, NOT_LOGGED_IN
 from counseldesk.staff.deps import CurrentAdmin, CurrentCounselor
 from counseldesk.staff.models import Counselor
-from counseldesk.staff.schemas import ErrorOut
 from counseldesk.web.deps import SessionDep, SettingsDep
+from counseldesk.web.openapi import error_response
 
 NOT_YOURS = "You may change only your own hours and absences; an administrator may change anyone's."
 
@@ -88,34 +88,24 @@ router = APIRouter(
     prefix="/api/dashboard/appointments", tags=["appointments"], route_class=_SlotTakenRoute
 )
 
-Responses = dict[int | str, dict[str, Any]]
 
-
-def _error(status: int, description: str, detail: Any) -> Responses:
-    return {
-        status: {
-            "model": ErrorOut,
-            "description": description,
-            "content": {"application/json": {"example": {"detail": detail}}},
-        }
-    }
-
-
-INVALID = _error(
+INVALID = error_response(
     422,
     "A parameter is invalid; `detail` says which and why.",
     [{"loc": ["query", "days"], "msg": "Input should be less than or equal to 7"}],
 )
-NO_APPOINTMENT = _error(404, "No appointment with this id.", "There is no appointment 48213.")
-NOT_NOW = _error(
+NO_APPOINTMENT = error_response(
+    404, "No appointment with this id.", "There is no appointment 48213."
+)
+NOT_NOW = error_response(
     409,
     "The appointment's state does not allow this (already canceled, not yet started, ...).",
     "Only a pending appointment can be confirmed (this one is canceled).",
 )
-NOT_ALLOWED = _error(403, "Neither your own nor are you an administrator.", NOT_YOURS)
-NO_COUNSELOR = _error(404, "No counselor with this id.", "There is no counselor 7.")
-NO_ABSENCE = _error(404, "No absence with this id.", "There is no absence 311.")
-ADMIN_ONLY = _error(403, "Not an administrator.", "Only administrators may do this.")
+NOT_ALLOWED = error_response(403, "Neither your own nor are you an administrator.", NOT_YOURS)
+NO_COUNSELOR = error_response(404, "No counselor with this id.", "There is no counselor 7.")
+NO_ABSENCE = error_response(404, "No absence with this id.", "There is no absence 311.")
+ADMIN_ONLY = error_response(403, "Not an administrator.", "Only administrators may do this.")
 READ = {**NOT_LOGGED_IN, **INVALID}
 WRITE = {**NOT_LOGGED_IN, **CSRF_REFUSED, **INVALID}
 ACTION = {**WRITE, **NO_APPOINTMENT, **NOT_NOW}
@@ -390,7 +380,7 @@ async def add_closed_day(
     responses={
         **WRITE,
         **ADMIN_ONLY,
-        **_error(404, "Not a closed day.", "2026-12-12 is not a closed day."),
+        **error_response(404, "Not a closed day.", "2026-12-12 is not a closed day."),
     },
 )
 async def delete_closed_day(day: date, _admin: CurrentAdmin, session: SessionDep) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request, Response
 
 from counseldesk.staff import service
@@ -19,31 +17,18 @@ from counseldesk.staff.deps import (
 )
 from counseldesk.staff.schemas import (
     CounselorOut,
-    ErrorOut,
     LoginIn,
     LoginOut,
     PasswordChangeIn,
 )
 from counseldesk.web.deps import SessionDep, SettingsDep
+from counseldesk.web.openapi import error_response
 
 router = APIRouter(prefix="/api")
 
 
-Responses = dict[int | str, dict[str, Any]]
-
-
-def _error(status: int, description: str, detail: str) -> Responses:
-    return {
-        status: {
-            "model": ErrorOut,
-            "description": description,
-            "content": {"application/json": {"example": {"detail": detail}}},
-        }
-    }
-
-
-NOT_LOGGED_IN = _error(401, "Not logged in, or the session ended.", "Not logged in.")
-CSRF_REFUSED = _error(
+NOT_LOGGED_IN = error_response(401, "Not logged in, or the session ended.", "Not logged in.")
+CSRF_REFUSED = error_response(
     403,
     "The CSRF token is missing or wrong.",
     "CSRF check failed: the token does not match. Reload the page and try again.",
@@ -54,10 +39,10 @@ CSRF_REFUSED = _error(
     "/auth/login",
     tags=["auth"],
     responses={
-        **_error(
+        **error_response(
             401, "Wrong email or password, or a deactivated account.", "Invalid email or password."
         ),
-        **_error(
+        **error_response(
             429,
             "Too many failed logins for this email from this address; see Retry-After.",
             "Too many failed attempts. Try again in 15 minutes.",
@@ -110,12 +95,12 @@ async def logout(
     responses={
         **NOT_LOGGED_IN,
         **CSRF_REFUSED,
-        **_error(
+        **error_response(
             422,
             "The current password is wrong, or the new one is too short.",
             "Your current password is not correct.",
         ),
-        **_error(429, "Too many wrong current passwords.", "Too many failed attempts."),
+        **error_response(429, "Too many wrong current passwords.", "Too many failed attempts."),
     },
 )
 async def change_password(
@@ -143,7 +128,7 @@ async def change_password(
     tags=["staff"],
     responses={
         **NOT_LOGGED_IN,
-        **_error(403, "Not an administrator.", "Only administrators may do this."),
+        **error_response(403, "Not an administrator.", "Only administrators may do this."),
     },
 )
 async def list_counselors(_admin: CurrentAdmin, session: SessionDep) -> list[CounselorOut]:

@@ -16,7 +16,6 @@ from fastapi.responses import FileResponse, Response
 from counseldesk.errors import NotFound
 from counseldesk.staff.api import CSRF_REFUSED, NOT_LOGGED_IN
 from counseldesk.staff.deps import CurrentCounselor
-from counseldesk.staff.schemas import ErrorOut
 from counseldesk.support import media, repository, service
 from counseldesk.support.schemas import (
     InboxQuery,
@@ -30,29 +29,18 @@ from counseldesk.support.schemas import (
     TicketPatch,
 )
 from counseldesk.web.deps import SessionDep, SettingsDep
+from counseldesk.web.openapi import error_response
 
 router = APIRouter(prefix="/api/dashboard/support", tags=["support"], lifespan=media.media_lifespan)
 
-Responses = dict[int | str, dict[str, Any]]
 
-
-def _error(status: int, description: str, detail: Any) -> Responses:
-    return {
-        status: {
-            "model": ErrorOut,
-            "description": description,
-            "content": {"application/json": {"example": {"detail": detail}}},
-        }
-    }
-
-
-INVALID = _error(
+INVALID = error_response(
     422,
     "A parameter is invalid; `detail` says which and why.",
     [{"loc": ["query", "limit"], "msg": "Input should be less than or equal to 100"}],
 )
-NO_TICKET = _error(404, "No ticket with this id.", "Ticket 1834502 does not exist.")
-NO_MESSAGE = _error(404, "No message with this id.", "Message 90412231 does not exist.")
+NO_TICKET = error_response(404, "No ticket with this id.", "Ticket 1834502 does not exist.")
+NO_MESSAGE = error_response(404, "No message with this id.", "Message 90412231 does not exist.")
 READ = {**NOT_LOGGED_IN, **INVALID}
 WRITE = {**NOT_LOGGED_IN, **CSRF_REFUSED, **INVALID, **NO_TICKET}
 
@@ -169,7 +157,7 @@ async def mark_read(
         **NOT_LOGGED_IN,
         **CSRF_REFUSED,
         **NO_MESSAGE,
-        **_error(
+        **error_response(
             409,
             "Not a failed reply (queued or sent ones are not retried).",
             "Only a failed delivery can be retried; this one is sent.",
@@ -194,12 +182,12 @@ async def retry_delivery(
             "content": {"image/jpeg": {}, "audio/ogg": {}, "application/octet-stream": {}},
         },
         **NOT_LOGGED_IN,
-        **_error(
+        **error_response(
             404,
             "No such message, no media in it, or Telegram no longer has the file.",
             "This file is no longer available from Telegram.",
         ),
-        **_error(
+        **error_response(
             502,
             "Telegram did not deliver the file; try again.",
             "Telegram did not deliver the file; try again.",
