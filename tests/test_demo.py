@@ -13,8 +13,9 @@ from counseldesk.appointments import schedule
 from counseldesk.appointments.availability import slots_of_day
 from counseldesk.appointments.models import Appointment, AppointmentStatus, ClosedDay
 from counseldesk.appointments.slots import BookingWindow, free_days, free_slots_on
-from counseldesk.demo import COUNSELORS, load_demo_data
+from counseldesk.demo import COUNSELORS, STUDENTS, introduce_to_emulator, load_demo_data
 from counseldesk.staff import service as staff
+from counseldesk.telegram.emulator.state import EmulatorState
 from tests.appointments.factories import appointment_settings
 
 SETTINGS = appointment_settings()
@@ -103,3 +104,13 @@ async def _absent_days(session: AsyncSession, counselor_id: int) -> set[date]:
         for a in absences
         for n in range((a.ends_on - a.starts_on).days + 1)
     }
+
+
+def test_demo_students_are_telegram_users_of_the_emulator() -> None:
+    state = EmulatorState()
+    state.create_user(user_id=STUDENTS[0][0], first_name="Already")  # opened in the simulator
+
+    assert introduce_to_emulator(state) == len(STUDENTS) - 1
+    assert introduce_to_emulator(state) == 0  # once only, whatever restarts
+    assert {user_id for user_id, *_ in STUDENTS} <= set(state.users)
+    assert state.users[STUDENTS[1][0]].first_name == STUDENTS[1][2].split()[0]

@@ -32,8 +32,10 @@ def _setup_logging(settings: Settings) -> None:
     )
     # aiogram logs every handled update at INFO; that is noise at our volumes.
     logging.getLogger("aiogram.event").setLevel(logging.WARNING)
-    # pgserver narrates every pg_ctl call at INFO.
+    # pgserver narrates every pg_ctl call at INFO; httpx every request (the emulator's long polls
+    # and the simulator's calls: hundreds a minute that would bury what matters).
     logging.getLogger("pgserver").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def _run_async(main: Callable[[Runtime], Awaitable[T]], *, migrate_first: bool = False) -> T:
@@ -78,7 +80,12 @@ def serve(
     ] = False,
 ) -> None:
     """Everything in one process, for development: web, bot, worker (and the emulator)."""
-    from counseldesk.demo import DEMO_ADMIN_EMAIL, DEMO_PASSWORD, load_demo_data
+    from counseldesk.demo import (
+        DEMO_ADMIN_EMAIL,
+        DEMO_PASSWORD,
+        introduce_to_emulator,
+        load_demo_data,
+    )
     from counseldesk.serve import Parts, System, run_parts
 
     async def main(runtime: Runtime) -> None:
@@ -90,7 +97,9 @@ def serve(
                 typer.echo("Loaded demo data (counselors, categories, students, appointments).")
         parts = Parts(web=True, bot_polling=True, worker=True, emulator=settings.uses_emulator)
 
-        def banner(system: System) -> None:
+        def on_started(system: System) -> None:
+            if demo and system.emulator is not None:
+                introduce_to_emulator(system.emulator.state)
             lines = ["", f"  counseldesk dashboard:  {system.web_url}"]
             if demo:
                 lines.append(f"  demo login:             {DEMO_ADMIN_EMAIL} / {DEMO_PASSWORD}")
@@ -102,7 +111,7 @@ def serve(
             lines += ["  stop:                   Ctrl-C", ""]
             typer.echo("\n".join(lines))
 
-        await run_parts(runtime, parts, on_started=banner)
+        await run_parts(runtime, parts, on_started=on_started)
 
     _run_async(main, migrate_first=True)
 

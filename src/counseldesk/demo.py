@@ -28,6 +28,7 @@ from counseldesk.staff.models import Counselor, Role
 from counseldesk.students.models import Student
 from counseldesk.support import service as support
 from counseldesk.support.models import SupportCategory
+from counseldesk.telegram.emulator.state import EmulatorState
 
 DEMO_ADMIN_EMAIL = "admin@counseldesk.example"
 # Printed on the console by `make run`; a demo installation is not a production one.
@@ -294,3 +295,20 @@ def _weekdays(today: date, step: int, holiday: date) -> Iterator[date]:
         day += timedelta(days=step)
         if day.weekday() < 5 and day != holiday:
             yield day
+
+
+def introduce_to_emulator(state: EmulatorState) -> int:
+    """Make the demo students Telegram users of the built-in emulator (its users live in memory,
+    so on every start): what the office sends them — a confirmation, a reminder, a reply — then
+    lands in their simulator chats instead of failing as "chat not found". Returns how many
+    were added."""
+    added = 0
+    for telegram_user_id, _, full_name, _, _ in STUDENTS:
+        if telegram_user_id in state.users:
+            continue
+        first_name, _, last_name = full_name.partition(" ")
+        state.create_user(
+            user_id=telegram_user_id, first_name=first_name, last_name=last_name or None
+        )
+        added += 1
+    return added

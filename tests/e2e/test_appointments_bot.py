@@ -104,7 +104,7 @@ async def test_booking_with_a_reason(
     reply = await jane.press(CONFIRM)
     done = reply[0]["text"]
     assert "Booked — Dr. Achieng Otieno" in done and "pending the counselor's confirmation" in done
-    assert "remind you 1 day, 1 hour before" in done
+    assert "remind you 1 day and 1 hour before it" in done
     (appointment,) = await appointments_of(session, (await _student_id(session, 601)))
     assert appointment.status is AppointmentStatus.PENDING
     assert appointment.reason == "Exam <stress> & sleep"
@@ -116,6 +116,12 @@ async def test_booking_with_a_reason(
     await jane.press_data(DraftCallback(action=DraftAction.CONFIRM, at=0).pack(), force=True)
     assert "earlier step" in (jane.last_callback_answer() or "")
     assert len(await appointments_of(session, appointment.student_id)) == 1
+    # Nor does an older screen's Cancel pretend that nothing was booked.
+    await jane.press_data(DraftCallback(action=DraftAction.CANCEL).pack(), force=True)
+    assert "earlier step" in (jane.last_callback_answer() or "")
+    assert "nothing was booked" not in jane.bot_messages()[-1]["text"]
+    (still,) = await appointments_of(session, appointment.student_id)
+    assert still.status is AppointmentStatus.PENDING
 
 
 async def test_booking_with_skip_and_first_available(

@@ -139,7 +139,7 @@ async def test_cancel_stops_registration(harness: BotHarness) -> None:
     kim = harness.student(first_name="Kim")
     await kim.say("/start")
     reply = await kim.say("/cancel")
-    assert "cancelled" in reply[0]["text"]
+    assert "canceled" in reply[0]["text"]
     reply = await kim.say("Kim Mwangi")
     assert "register first" in reply[0]["text"]
 

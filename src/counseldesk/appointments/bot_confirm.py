@@ -192,8 +192,11 @@ async def cancel(
     query: CallbackQuery, state: FSMContext, lang: str | None, replies: Replies
 ) -> None:
     draft = await get_draft(state)
+    if draft is None:  # the booking this button belonged to is over (booked, or dropped)
+        replies.answer_callback(query.id, t("appointments.bot.stale", lang))
+        return
     await end_draft(state)
-    if draft is not None and draft.move:
+    if draft.move:
         replies.show(
             query,
             t("appointments.bot.confirm.cancelled_move", lang),

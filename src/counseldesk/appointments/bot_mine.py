@@ -54,11 +54,12 @@ async def _list_screen(
             session, student, upcoming=not past, offset=0, limit=PAGE_SIZE
         )
     kind = "past" if past else "upcoming"
-    text = (
-        t(f"appointments.bot.mine.{kind}_title", lang, page=page + 1)
-        if items
-        else t(f"appointments.bot.mine.{kind}_empty", lang)
-    )
+    if not items:
+        text = t(f"appointments.bot.mine.{kind}_empty", lang)
+    elif page == 0 and not has_next:  # one page: no page number to show
+        text = t(f"appointments.bot.mine.{kind}_title_all", lang)
+    else:
+        text = t(f"appointments.bot.mine.{kind}_title", lang, page=page + 1)
     labels = [
         (appointment.id, bot_render.list_label(appointment, name, settings.tz, lang))
         for appointment, name in items

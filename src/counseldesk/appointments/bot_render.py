@@ -77,10 +77,12 @@ def confirm_move(
 
 
 def reminders(offsets: Sequence[int], lang: str | None) -> str:
-    """'⏰ I'll remind you 1 day, 1 hour before.' (nothing when reminders are off)."""
+    """'⏰ I'll remind you 1 day and 1 hour before it.' (nothing when reminders are off)."""
     if not offsets:
         return ""
-    leads = ", ".join(format_lead(minutes) for minutes in offsets)
+    parts = [format_lead(minutes) for minutes in offsets]
+    # "1 day and 1 hour", "2 days, 1 day and 1 hour"
+    leads = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
     return "\n" + t("appointments.bot.confirm.reminders", lang, leads=leads)
 
 

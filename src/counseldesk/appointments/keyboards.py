@@ -244,10 +244,10 @@ def back_to_days(counselor_id: int, move: int, lang: str | None) -> InlineKeyboa
     )
 
 
-def _cancel_draft_row(lang: str | None) -> list[InlineKeyboardButton]:
-    return [
-        _button(t("appointments.bot.cancel_button", lang), DraftCallback(action=DraftAction.CANCEL))
-    ]
+def _cancel_draft_row(lang: str | None, move: int = 0) -> list[InlineKeyboardButton]:
+    # Moving: say what stays, so nobody fears "Cancel" drops the appointment itself.
+    key = "appointments.bot.keep_time_button" if move else "appointments.bot.cancel_button"
+    return [_button(t(key, lang), DraftCallback(action=DraftAction.CANCEL))]
 
 
 def reason(lang: str | None) -> InlineKeyboardMarkup:
@@ -279,7 +279,7 @@ def confirm(at: int, counselor_id: int, move: int, lang: str | None) -> InlineKe
                     DaysCallback(counselor_id=counselor_id, move=move),
                 )
             ],
-            _cancel_draft_row(lang),
+            _cancel_draft_row(lang, move),
         ]
     )
 
@@ -300,7 +300,7 @@ def alternatives(
             )
         ]
     )
-    rows.append(_cancel_draft_row(lang))
+    rows.append(_cancel_draft_row(lang, move))
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 

@@ -34,8 +34,12 @@ def check_full_name(text: str | None) -> str:
 
 def check_admission_no(text: str | None) -> str:
     value = "".join((text or "").split()).upper()
-    if not _ADMISSION_RE.match(value):
-        raise InvalidInput("An admission number has 3 to 32 characters: letters, digits, / - .")
+    # Every admission number has digits; a word ("not a number") is an answer to something else.
+    if not _ADMISSION_RE.match(value) or not any(ch.isdigit() for ch in value):
+        raise InvalidInput(
+            "An admission number has 3 to 32 characters: letters, digits, / - ., "
+            "and at least one digit."
+        )
     return value
 
 

@@ -226,11 +226,19 @@ class OutboxWorker:
                         session, row, delay=self._backoff(row.attempts), error=error
                     )
                     counts.retried += 1
-                elif verdict is Verdict.RETRY:
-                    error = f"{error} (gave up after {row.attempts} attempts)"
-                    counts.failed += await store.mark_failed(session, [row], error)
                 else:
+                    if verdict is Verdict.RETRY:
+                        error = f"{error} (gave up after {row.attempts} attempts)"
                     counts.failed += await store.mark_failed(session, [row], error)
+                    # The row shows "failed" where it was sent from; the log says why, for
+                    # whoever runs the system.
+                    log.warning(
+                        "notification %s (%s) to %s failed: %s",
+                        row.id,
+                        row.kind,
+                        row.telegram_user_id,
+                        error,
+                    )
                     if verdict is Verdict.UNREACHABLE and self._on_unreachable is not None:
                         await self._on_unreachable(session, row.telegram_user_id)
         except Exception:
