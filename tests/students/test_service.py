@@ -46,7 +46,9 @@ def test_check_admission_no_normalizes() -> None:
     assert service.check_admission_no(" sc/123/2024 ") == "SC/123/2024"
 
 
-@pytest.mark.parametrize("raw", ["", "ab", "SC 12?", "/abc", "x" * 33, None, "not a number", "SC/ABC"])
+@pytest.mark.parametrize(
+    "raw", ["", "ab", "SC 12?", "/abc", "x" * 33, None, "not a number", "SC/ABC"]
+)
 def test_check_admission_no_rejects(raw: str | None) -> None:
     with pytest.raises(InvalidInput):
         service.check_admission_no(raw)
