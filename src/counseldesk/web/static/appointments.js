@@ -591,7 +591,10 @@ function startAppointmentsPage(root) {
         const height = Math.max(22, pixels(end) - top - 2);
         const who = a.counselor.id === me ? "you" : a.counselor.full_name;
         const classes = ["appt-block", `appt-block-${a.status}`];
+        // Three sizes: a full block (time, student, counselor), a medium one (time and
+        // student), a short one (start and student on one line).
         if (height < 40) classes.push("is-short");
+        else if (height < 52) classes.push("is-medium");
         if (state.selected && state.selected.id === a.id) classes.push("is-selected");
         if (fresh.has(a.id)) classes.push("is-new");
         col.append(h("button", {
@@ -604,7 +607,7 @@ function startAppointmentsPage(root) {
           "aria-haspopup": "dialog",
           onclick: (event) => openDetail(a, event.currentTarget),
         },
-        h("span", { class: "block-time" }, `${a.local_start}–${a.local_end}`),
+        h("span", { class: "block-time" }, a.local_start, h("span", { class: "block-end" }, `–${a.local_end}`)),
         h("span", { class: "block-name" }, a.student.full_name),
         showCounselor ? h("span", { class: "block-counselor" }, a.counselor.full_name) : null));
       }

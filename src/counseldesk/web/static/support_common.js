@@ -199,8 +199,14 @@ export function connectLive({ onEvent, onResync = () => {}, onReady = () => {}, 
 
 // --- small things -----------------------------------------------------------------------------
 
+// At most this many notices at once: a burst (a tab in the background, whose timers the browser
+// slows) must not cover the page. The oldest plain notices go first; alerts stay.
+const MAX_TOASTS = 3;
+
 // A notice that goes away by itself; `href` makes it a link (a crisis alert opens the chat).
 export function toast(container, text, { level = "info", href = null, timeout = 6000 } = {}) {
+  const plain = [...container.querySelectorAll(".toast:not(.toast-error):not(.toast-crisis)")];
+  for (const old of plain.slice(0, Math.max(plain.length - (MAX_TOASTS - 1), 0))) old.remove();
   const body = href ? h("a", { href }, text) : text;
   const item = h("div", { class: `toast toast-${level}`, role: level === "error" ? "alert" : "status" }, body);
   const close = h("button", { type: "button", class: "toast-close", "aria-label": "Dismiss" }, "×");
