@@ -3,11 +3,16 @@ pages do in a browser is tests/browser/test_appointments.py."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from counseldesk.appointments.models import AppointmentStatus
 from counseldesk.staff.models import Counselor
-from tests.factories import make_counselor
+from tests.appointments.factories import days_ahead, place
+from tests.conftest import make_settings
+from tests.factories import make_counselor, make_student
 
 
 async def test_the_pages_need_a_login(client: httpx.AsyncClient) -> None:
@@ -93,3 +98,51 @@ async def test_an_admin_picks_any_counselor_and_edits_closed_days(
     unknown = await admin_client.get("/appointments/availability?counselor_id=987654")
     assert unknown.status_code == 404
     assert "Counselor 987654 does not exist." in unknown.text
+
+
+async def test_the_home_page_shows_the_counselors_day(
+    counselor_client: httpx.AsyncClient, counselor: Counselor, session: AsyncSession
+) -> None:
+    settings = make_settings()
+    colleague = await make_counselor(session)
+    mine, theirs, tomorrow_student, gone = (
+        await make_student(session, full_name="Amani <Wekesa>"),
+        await make_student(session, full_name="Their Student"),
+        await make_student(session, full_name="Tomorrow Student"),
+        await make_student(session, full_name="Canceled Student"),
+    )
+    # Today at 23:00 and 23:30 office time (late, so still ahead whenever the test runs).
+    late = days_ahead(settings, 0, 23)
+    await place(session, student_id=mine.id, counselor_id=counselor.id, starts_at=late, minutes=30)
+    await place(
+        session,
+        student_id=gone.id,
+        counselor_id=counselor.id,
+        starts_at=late + timedelta(minutes=30),
+        minutes=30,
+        status=AppointmentStatus.CANCELED,
+    )
+    await place(session, student_id=theirs.id, counselor_id=colleague.id, starts_at=late)
+    await place(
+        session,
+        student_id=tomorrow_student.id,
+        counselor_id=counselor.id,
+        starts_at=days_ahead(settings, 1, 10),
+        status=AppointmentStatus.PENDING,
+    )
+    await session.commit()
+
+    page = (await counselor_client.get("/")).text
+
+    assert "Your appointments today" in page
+    assert "23:00–23:30" in page and "Amani &lt;Wekesa&gt;" in page  # escaped
+    assert "Their Student" not in page and "Canceled Student" not in page
+    assert "Tomorrow Student" not in page  # not today...
+    assert "<strong>1</strong> upcoming\n    appointment waits" in page  # ...but it waits
+    assert 'href="/appointments?view=day"' in page
+
+
+async def test_the_home_page_with_a_free_day(counselor_client: httpx.AsyncClient) -> None:
+    page = (await counselor_client.get("/")).text
+    assert "No appointments today." in page
+    assert "waits" not in page and "wait\n" not in page

@@ -14,7 +14,7 @@ from counseldesk.staff.models import Counselor
 from counseldesk.staff.sessions import SESSION_COOKIE
 from counseldesk.web.app import create_app
 from counseldesk.web.csrf import CSRF_COOKIE
-from counseldesk.web.home import start_of_week
+from counseldesk.web.home import first_name, start_of_week
 from tests.factories import (
     DEFAULT_PASSWORD,
     make_counselor,
@@ -261,3 +261,17 @@ async def test_openapi_describes_the_auth_api(client: httpx.AsyncClient) -> None
     assert "429" in login["responses"]
     assert {"/api/auth/me", "/api/auth/logout", "/api/auth/password"} <= set(schema["paths"])
     assert "/login" not in schema["paths"]
+
+
+@pytest.mark.parametrize(
+    ("full_name", "expected"),
+    [
+        ("Dr. Amina Otieno", "Amina"),
+        ("Prof Brian Kiptoo", "Brian"),
+        ("Grace Wanjiru", "Grace"),
+        ("Dr.", "Dr."),
+        ("", ""),
+    ],
+)
+def test_the_greeting_uses_the_first_name_not_a_title(full_name: str, expected: str) -> None:
+    assert first_name(full_name) == expected

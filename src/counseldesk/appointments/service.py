@@ -109,6 +109,24 @@ async def count_upcoming(session: AsyncSession, student_id: int, now: datetime) 
     )
 
 
+async def count_awaiting_confirmation(
+    session: AsyncSession, counselor_id: int, now: datetime
+) -> int:
+    """A counselor's upcoming appointments still pending their confirmation."""
+    return int(
+        await session.scalar(
+            select(func.count())
+            .select_from(Appointment)
+            .where(
+                Appointment.counselor_id == counselor_id,
+                Appointment.starts_at > now,
+                Appointment.status == AppointmentStatus.PENDING,
+            )
+        )
+        or 0
+    )
+
+
 async def list_student_appointments(
     session: AsyncSession,
     student: Student,
