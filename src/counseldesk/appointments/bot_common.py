@@ -13,7 +13,7 @@ from counseldesk.appointments import bot_render, bot_views, keyboards, service
 from counseldesk.appointments.bot_state import Draft
 from counseldesk.appointments.formatting import format_when
 from counseldesk.appointments.keyboards import FIRST_AVAILABLE
-from counseldesk.appointments.models import ACTIVE_STATUSES, Appointment
+from counseldesk.appointments.models import Appointment
 from counseldesk.appointments.slots import BookingWindow, FreeSlot, nearest_free
 from counseldesk.config import Settings
 from counseldesk.errors import NotFound
@@ -40,8 +40,7 @@ def instant(epoch: int) -> datetime | None:
 
 async def limit_reached(session: AsyncSession, student: Student, settings: Settings) -> bool:
     """A hint before the student picks anything; do_book enforces the limit itself."""
-    upcoming = await service.count_upcoming(session, student.id, datetime.now(UTC))
-    return upcoming >= settings.appointment_max_upcoming
+    return await service.at_booking_limit(session, settings, student.id, datetime.now(UTC))
 
 
 async def movable(
@@ -59,7 +58,7 @@ async def movable(
     except NotFound:  # someone else's (a forged button) or gone
         replies.answer_callback(query.id, t("appointments.bot.not_found", lang))
         return None
-    if appointment.status not in ACTIVE_STATUSES or appointment.starts_at <= window.now:
+    if not service.student_may_change(appointment, window.now):
         replies.answer_callback(query.id, t("appointments.bot.confirm.not_changeable", lang))
         return None
     return appointment

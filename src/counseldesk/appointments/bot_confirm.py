@@ -13,14 +13,13 @@ from aiogram.types import CallbackQuery, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from counseldesk.appointments import bot_common, bot_render, keyboards, service
-from counseldesk.appointments.bot_state import Draft, end_draft, get_draft, save_draft
+from counseldesk.appointments.bot_state import end_draft, get_draft, save_draft
 from counseldesk.appointments.formatting import format_when
 from counseldesk.appointments.keyboards import DraftCallback
-from counseldesk.appointments.models import ACTIVE_STATUSES
 from counseldesk.appointments.service import SlotTaken
 from counseldesk.appointments.slots import BookingWindow
 from counseldesk.config import Settings
-from counseldesk.errors import Conflict, InvalidInput, NotFound
+from counseldesk.errors import InvalidInput, NotFound
 from counseldesk.i18n import t
 from counseldesk.students import keyboards as student_keyboards
 from counseldesk.students.models import Student
@@ -136,8 +135,23 @@ async def confirm(
             keyboards.back_to_days(draft.counselor_id, draft.move, lang),
         )
         return
-    except Conflict:
-        await _refused(query, state, session, student, settings, draft, window, lang, replies)
+    except service.NotChangeable:
+        await end_draft(state)
+        replies.show(
+            query, t("appointments.bot.confirm.not_changeable", lang), keyboards.after_booking(lang)
+        )
+        return
+    except service.BookingLimitReached:
+        await end_draft(state)
+        text = t("appointments.bot.limit_reached", lang, limit=settings.appointment_max_upcoming)
+        replies.show(query, text, keyboards.limit_reached(lang))
+        return
+    except service.StudentBusy:
+        replies.show(
+            query,
+            t("appointments.bot.double_booked", lang),
+            keyboards.back_to_days(draft.counselor_id, draft.move, lang),
+        )
         return
     await end_draft(state)
     who = await service.parties(session, appointment)
@@ -149,40 +163,6 @@ async def confirm(
         when=format_when(appointment.starts_at, settings.tz),
     ) + bot_render.reminders(settings.reminder_offsets, lang)
     replies.show(query, text, keyboards.after_booking(lang))
-
-
-async def _refused(
-    query: CallbackQuery,
-    state: FSMContext,
-    session: AsyncSession,
-    student: Student,
-    settings: Settings,
-    draft: Draft,
-    window: BookingWindow,
-    lang: str | None,
-    replies: Replies,
-) -> None:
-    """The service said no for the student's own reasons; which one decides what they read."""
-    if draft.move:
-        moving = await service.get_student_appointment(session, student, draft.move)
-        if moving.status not in ACTIVE_STATUSES or moving.starts_at <= window.now:
-            await end_draft(state)
-            replies.show(
-                query,
-                t("appointments.bot.confirm.not_changeable", lang),
-                keyboards.after_booking(lang),
-            )
-            return
-    elif await bot_common.limit_reached(session, student, settings):
-        await end_draft(state)
-        text = t("appointments.bot.limit_reached", lang, limit=settings.appointment_max_upcoming)
-        replies.show(query, text, keyboards.limit_reached(lang))
-        return
-    replies.show(
-        query,
-        t("appointments.bot.double_booked", lang),
-        keyboards.back_to_days(draft.counselor_id, draft.move, lang),
-    )
 
 
 # --- leaving ------------------------------------------------------------------------------------

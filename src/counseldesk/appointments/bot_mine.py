@@ -19,7 +19,7 @@ from counseldesk.appointments.keyboards import (
     ListCallback,
     ViewCallback,
 )
-from counseldesk.appointments.models import ACTIVE_STATUSES, Appointment
+from counseldesk.appointments.models import Appointment
 from counseldesk.config import Settings
 from counseldesk.errors import Conflict, NotFound
 from counseldesk.i18n import t
@@ -27,10 +27,6 @@ from counseldesk.students.models import Student
 from counseldesk.telegram.replies import Replies
 
 PAGE_SIZE = 5
-
-
-def _changeable(appointment: Appointment, now: datetime) -> bool:
-    return appointment.status in ACTIVE_STATUSES and appointment.starts_at > now
 
 
 async def _list_screen(
@@ -126,7 +122,7 @@ async def _show_view(
     toast: str | None = None,
 ) -> None:
     name = await bot_views.counselor_name(session, appointment.counselor_id) or ""
-    changeable = _changeable(appointment, datetime.now(UTC))
+    changeable = service.student_may_change(appointment, datetime.now(UTC))
     replies.show(
         query,
         bot_render.appointment(appointment, name, settings.tz, lang),
@@ -183,7 +179,7 @@ async def action(
         replies.answer_callback(query.id, t("appointments.bot.not_found", lang))
         return
     page = callback_data.page
-    if not _changeable(appointment, datetime.now(UTC)):
+    if not service.student_may_change(appointment, datetime.now(UTC)):
         await _show_view(
             query,
             appointment,

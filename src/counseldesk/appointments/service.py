@@ -48,10 +48,27 @@ class SlotTaken(Conflict):
         self.alternatives = alternatives
 
 
+class BookingLimitReached(Conflict):
+    """The student holds the most upcoming appointments one student may."""
+
+
+class StudentBusy(Conflict):
+    """The student has another appointment at that time."""
+
+
+class NotChangeable(Conflict):
+    """The appointment is over, canceled or started: it can no longer be canceled or moved."""
+
+
 @dataclass(frozen=True)
 class Parties:
     student: Student
     counselor: Counselor
+
+
+def student_may_change(appointment: Appointment, now: datetime) -> bool:
+    """Whether the student may still cancel or move it: active, and not yet started."""
+    return appointment.status in ACTIVE_STATUSES and appointment.starts_at > now
 
 
 def check_reason(text: str | None, *, required: bool = False) -> str:
@@ -107,6 +124,13 @@ async def count_upcoming(session: AsyncSession, student_id: int, now: datetime) 
         )
         or 0
     )
+
+
+async def at_booking_limit(
+    session: AsyncSession, settings: Settings, student_id: int, now: datetime
+) -> bool:
+    """Whether the student holds the most upcoming appointments one student may."""
+    return await count_upcoming(session, student_id, now) >= settings.appointment_max_upcoming
 
 
 async def count_awaiting_confirmation(
@@ -177,9 +201,9 @@ async def do_book(
     window = BookingWindow.of(settings, now)
     # One booking per student at a time, so the limit below cannot be passed by two at once.
     await session.execute(select(Student.id).where(Student.id == student.id).with_for_update())
-    limit = settings.appointment_max_upcoming
-    if await count_upcoming(session, student.id, window.now) >= limit:
-        raise Conflict(
+    if await at_booking_limit(session, settings, student.id, window.now):
+        limit = settings.appointment_max_upcoming
+        raise BookingLimitReached(
             f"You already have {limit} upcoming appointments, the most one student may hold. "
             "Cancel one to book another."
         )
@@ -215,9 +239,9 @@ async def do_cancel_by_student(
     window = BookingWindow.of(settings, now)
     appointment = await get_student_appointment(session, student, appointment_id, for_update=True)
     if appointment.status not in ACTIVE_STATUSES:
-        raise Conflict("This appointment is no longer active.")
+        raise NotChangeable("This appointment is no longer active.")
     if appointment.starts_at <= window.now:
-        raise Conflict("This appointment has already started.")
+        raise NotChangeable("This appointment has already started.")
     _cancel(appointment, CanceledBy.STUDENT, None, window.now)
     await session.flush()
     await _after_change(
@@ -238,6 +262,8 @@ async def do_reschedule_by_student(
     """Move to another free slot of the same counselor; the counselor confirms the new time."""
     window = BookingWindow.of(settings, now)
     appointment = await get_student_appointment(session, student, appointment_id, for_update=True)
+    if appointment.status in ACTIVE_STATUSES and appointment.starts_at <= window.now:
+        raise NotChangeable("This appointment has already started.")
     await _move(session, window, appointment, starts_at, appointment.counselor_id)
     appointment.status = AppointmentStatus.PENDING
     await session.flush()
@@ -464,7 +490,7 @@ async def _move(
     counselor_id: int,
 ) -> None:
     if appointment.status not in ACTIVE_STATUSES:
-        raise Conflict(f"This appointment is {_status(appointment)}; it cannot be moved.")
+        raise NotChangeable(f"This appointment is {_status(appointment)}; it cannot be moved.")
     if starts_at == appointment.starts_at and counselor_id == appointment.counselor_id:
         raise InvalidInput("That is the appointment's current time.")
     slot = await _find_free(
@@ -499,7 +525,7 @@ async def _move(
 def _raise_unless_counselor_overlap(exc: IntegrityError) -> None:
     message = str(exc.orig)
     if _STUDENT_OVERLAP in message:
-        raise Conflict("You already have another appointment at that time.") from exc
+        raise StudentBusy("You already have another appointment at that time.") from exc
     if _COUNSELOR_OVERLAP not in message:
         raise exc
 
