@@ -42,7 +42,14 @@ from counseldesk.appointments.slots import FreeSlot
 from counseldesk.errors import InvalidInput
 
 # One shape for {id, full_name} across the API (and one name in its OpenAPI schema).
-from counseldesk.support.schemas import CounselorRefOut, Cursor, PageNumber, PageOut, PositiveId
+from counseldesk.web.schemas import (
+    CounselorRefOut,
+    Cursor,
+    PageNumber,
+    PageOut,
+    PositiveId,
+    empty_is_none,
+)
 
 Day = date  # fields named `date` would shadow the type inside a class body
 
@@ -60,11 +67,6 @@ def _near(value: date) -> date:
 
 # A day a request names: office-local, not absurdly far away.
 NearDay = Annotated[date, AfterValidator(_near)]
-
-
-def _empty_is_none(value: object) -> object:
-    # `?status=&counselor_id=` is how a form says "no filter".
-    return None if value == "" else value
 
 
 def _empty_is_asc(value: object) -> object:
@@ -474,7 +476,7 @@ DayOrInstant = Annotated[
         }
     ),
 ]
-OptionalId = Annotated[PositiveId | None, BeforeValidator(_empty_is_none)]
+OptionalId = Annotated[PositiveId | None, BeforeValidator(empty_is_none)]
 
 
 def _start_of(bound: date | datetime, tz: ZoneInfo) -> datetime:
@@ -495,7 +497,7 @@ class AppointmentsQuery(BaseModel):
     page: PageNumber = 1
     limit: int = Field(default=APPOINTMENTS_PER_PAGE, ge=1, le=MAX_LIST_PAGE_SIZE)
     cursor: Cursor = None
-    status: Annotated[AppointmentStatus | None, BeforeValidator(_empty_is_none)] = None
+    status: Annotated[AppointmentStatus | None, BeforeValidator(empty_is_none)] = None
     counselor_id: OptionalId = None
     mine: Annotated[bool, BeforeValidator(lambda v: False if v == "" else v)] = Field(
         default=False, description="Only your appointments (the same as your counselor_id)."
@@ -545,7 +547,7 @@ class SlotsQuery(BaseModel):
 
 class FreeDaysQuery(BaseModel):
     counselor_id: OptionalId = None
-    start: Annotated[NearDay | None, BeforeValidator(_empty_is_none)] = Field(
+    start: Annotated[NearDay | None, BeforeValidator(empty_is_none)] = Field(
         default=None, description="The first day to look at; default today."
     )
     limit: int = Field(default=7, ge=1, le=31)
@@ -554,7 +556,7 @@ class FreeDaysQuery(BaseModel):
 
 class AbsencesQuery(BaseModel):
     counselor_id: OptionalId = None
-    from_: Annotated[NearDay | None, BeforeValidator(_empty_is_none)] = Field(
+    from_: Annotated[NearDay | None, BeforeValidator(empty_is_none)] = Field(
         default=None,
         alias="from",
         description="Absences that last until this day or later; default today.",
@@ -564,7 +566,7 @@ class AbsencesQuery(BaseModel):
 
 
 class ClosedDaysQuery(BaseModel):
-    from_: Annotated[NearDay | None, BeforeValidator(_empty_is_none)] = Field(
+    from_: Annotated[NearDay | None, BeforeValidator(empty_is_none)] = Field(
         default=None, alias="from", description="Closed days from this day on; default today."
     )
 

@@ -16,8 +16,8 @@ from counseldesk.staff.api import NOT_LOGGED_IN
 from counseldesk.staff.deps import CurrentCounselor, PageCounselor
 from counseldesk.support import service
 from counseldesk.support.models import TicketPriority, TicketStatus
-from counseldesk.support.schemas import CounselorRefOut
 from counseldesk.web.deps import SessionDep, SettingsDep
+from counseldesk.web.schemas import CounselorRefOut
 from counseldesk.web.templating import render
 
 router = APIRouter(include_in_schema=False)

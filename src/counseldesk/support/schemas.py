@@ -6,7 +6,7 @@ The dashboard's inbox and chat read exactly these; change them together with its
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 from pydantic.config import JsonDict
@@ -24,11 +24,14 @@ from counseldesk.support.repository import (
     clean_query,
 )
 from counseldesk.support.service import MAX_BODY
-
-
-def _empty_is_none(value: object) -> object:
-    # `?status=&priority=` is how a form (and the seed's clients) say "no filter".
-    return None if value == "" else value
+from counseldesk.web.schemas import (
+    CounselorRefOut,
+    Cursor,
+    PageNumber,
+    PageOut,
+    PositiveId,
+    empty_is_none,
+)
 
 
 def _empty_is_default(value: object) -> object:
@@ -117,13 +120,6 @@ class StudentDetailOut(StudentOut):
     year_of_study: int
 
 
-class CounselorRefOut(BaseModel):
-    id: int
-    full_name: str
-
-    model_config = ConfigDict(from_attributes=True)
-
-
 class TicketSummary(BaseModel):
     """One row of the inbox."""
 
@@ -196,29 +192,6 @@ class MessageOut(BaseModel):
     )
 
 
-Item = TypeVar("Item", bound=BaseModel)
-
-
-class PageOut(BaseModel, Generic[Item]):
-    """The seed's pagination envelope, plus an opaque cursor for constant-time paging."""
-
-    items: list[Item]
-    page: int
-    limit: int
-    total: int
-    total_is_estimate: bool = Field(
-        description="true when total is PostgreSQL's estimate (large sets, or a common "
-        "search word), false when it is an exact count."
-    )
-    has_next: bool
-    next_cursor: str | None = Field(
-        description="Pass as `cursor` (with the same filters) for the next page; null on the "
-        "last page."
-    )
-
-    model_config = ConfigDict(from_attributes=True)
-
-
 class TicketPage(PageOut[TicketSummary]):
     model_config = ConfigDict(
         from_attributes=True,
@@ -259,25 +232,17 @@ class MessagePage(PageOut[MessageOut]):
 
 # --- query parameters ---------------------------------------------------------------------------
 
-PageNumber = Annotated[int, Field(ge=1, description="1 for the first page.")]
-PositiveId = Annotated[int, Field(ge=1)]
-Cursor = Annotated[
-    Annotated[str, Field(max_length=512)] | None,
-    BeforeValidator(_empty_is_none),
-    Field(description="next_cursor of the previous page; wins over page."),
-]
-
 
 class InboxQuery(BaseModel):
     page: PageNumber = 1
     limit: int = Field(default=TICKETS_PER_PAGE, ge=1, le=MAX_PAGE_SIZE)
-    status: Annotated[TicketStatus | None, BeforeValidator(_empty_is_none)] = None
-    priority: Annotated[TicketPriority | None, BeforeValidator(_empty_is_none)] = None
-    category_id: Annotated[PositiveId | None, BeforeValidator(_empty_is_none)] = None
+    status: Annotated[TicketStatus | None, BeforeValidator(empty_is_none)] = None
+    priority: Annotated[TicketPriority | None, BeforeValidator(empty_is_none)] = None
+    category_id: Annotated[PositiveId | None, BeforeValidator(empty_is_none)] = None
     assigned: Annotated[Assigned, BeforeValidator(_empty_is_default)] = Assigned.ALL
     q: Annotated[
         Annotated[str, Field(max_length=MAX_QUERY_LENGTH)] | None,
-        BeforeValidator(_empty_is_none),
+        BeforeValidator(empty_is_none),
         Field(
             description="Search subject, student name, admission number (prefix) and "
             "message text. Words are matched whole; quotes, OR and -word work as on the web.",
@@ -305,7 +270,7 @@ class MessagesQuery(BaseModel):
     limit: int = Field(default=MESSAGES_PER_PAGE, ge=1, le=MAX_PAGE_SIZE)
     before: Annotated[
         PositiveId | None,
-        BeforeValidator(_empty_is_none),
+        BeforeValidator(empty_is_none),
         Field(description="Only messages older than this message id."),
     ] = None
     cursor: Cursor = None
