@@ -4,16 +4,13 @@ cursors start inside the index, large totals are estimates, and a page is one st
 
 from __future__ import annotations
 
-import json
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from counseldesk.appointments import repository
@@ -23,7 +20,9 @@ from counseldesk.db import paging
 from counseldesk.db.paging import Cursor, encode_cursor
 from counseldesk.errors import InvalidInput
 from counseldesk.staff.models import Counselor
+from tests import query_plans
 from tests.factories import make_counselor
+from tests.query_plans import Plan
 
 TZ = ZoneInfo("Africa/Nairobi")
 APPOINTMENTS = 20_000
@@ -83,71 +82,6 @@ async def office(session: AsyncSession, counselor: Counselor) -> Office:
     return Office(me=counselor, base=base)
 
 
-@contextmanager
-def _captured(engine: AsyncEngine) -> Iterator[list[tuple[str, Any]]]:
-    seen: list[tuple[str, Any]] = []
-
-    def capture(*args: Any) -> None:
-        statement, parameters = args[2], args[3]
-        if not statement.startswith(("SAVEPOINT", "RELEASE", "EXPLAIN")):
-            seen.append((statement, parameters))
-
-    event.listen(engine.sync_engine, "before_cursor_execute", capture)
-    try:
-        yield seen
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", capture)
-
-
-@dataclass
-class Plan:
-    sql: str
-    tree: dict[str, Any]
-
-    def nodes(self) -> Iterator[dict[str, Any]]:
-        stack = [self.tree]
-        while stack:
-            node = stack.pop()
-            yield node
-            stack.extend(node.get("Plans", []))
-
-    @property
-    def indexes(self) -> set[str]:
-        return {n["Index Name"] for n in self.nodes() if "Index Name" in n}
-
-    def unbounded_seq_scans(self) -> set[str]:
-        """Tables read by a Seq Scan that may go on to the end of the table. A filterless Seq
-        Scan right under a Limit stops after that many rows (the bounded count may read its
-        first EXACT_COUNT_LIMIT + 1 rows that way)."""
-        found = set()
-        stack: list[tuple[dict[str, Any], dict[str, Any] | None]] = [(self.tree, None)]
-        while stack:
-            node, parent = stack.pop()
-            if node["Node Type"] == "Seq Scan":
-                bounded = parent is not None and parent["Node Type"] == "Limit"
-                if not bounded or "Filter" in node:
-                    found.add(node["Relation Name"])
-            stack.extend((child, node) for child in node.get("Plans", []))
-        return found
-
-
-async def _plans(
-    session: AsyncSession, engine: AsyncEngine, call: Callable[[], Awaitable[Any]]
-) -> list[Plan]:
-    """The plans of the statements `call` sends, EXPLAINed exactly as sent."""
-    with _captured(engine) as statements:
-        await call()
-    raw = await (await session.connection()).get_raw_connection()
-    plans = []
-    for sql, params in statements:
-        explained = await raw.driver_connection.fetchval(  # type: ignore[union-attr]
-            "EXPLAIN (FORMAT JSON) " + sql, *params
-        )
-        tree = json.loads(explained) if isinstance(explained, str) else explained
-        plans.append(Plan(sql, tree[0]["Plan"]))
-    return plans
-
-
 async def _page_plan(
     session: AsyncSession,
     engine: AsyncEngine,
@@ -156,7 +90,7 @@ async def _page_plan(
     page: int = 1,
     cursor: str | None = None,
 ) -> Plan:
-    plans = await _plans(
+    plans = await query_plans.plans(
         session,
         engine,
         lambda: repository.appointment_page(session, filters, TZ, page=page, cursor=cursor),

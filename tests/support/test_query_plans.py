@@ -9,14 +9,11 @@ EXPLAINed with their parameters.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from counseldesk.db import paging
@@ -24,7 +21,9 @@ from counseldesk.staff.models import Counselor
 from counseldesk.support import repository
 from counseldesk.support.models import TicketPriority, TicketStatus
 from counseldesk.support.repository import Assigned, InboxFilters
+from tests import query_plans
 from tests.factories import make_counselor
+from tests.query_plans import Plan
 from tests.support.inbox_factories import make_category
 
 TICKETS = 3000
@@ -163,75 +162,6 @@ async def office(session: AsyncSession, counselor: Counselor) -> Office:
     return Office(me=counselor, rare_category=rare, busy_ticket=int(busy or 0))
 
 
-@contextmanager
-def _captured(engine: AsyncEngine) -> Iterator[list[tuple[str, Any]]]:
-    seen: list[tuple[str, Any]] = []
-
-    def capture(*args: Any) -> None:
-        statement, parameters = args[2], args[3]
-        if not statement.startswith(("SAVEPOINT", "RELEASE", "EXPLAIN", "SELECT set_config")):
-            seen.append((statement, parameters))
-
-    event.listen(engine.sync_engine, "before_cursor_execute", capture)
-    try:
-        yield seen
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", capture)
-
-
-@dataclass
-class Plan:
-    sql: str
-    tree: dict[str, Any]
-
-    def nodes(self) -> Iterator[dict[str, Any]]:
-        stack = [self.tree]
-        while stack:
-            node = stack.pop()
-            yield node
-            stack.extend(node.get("Plans", []))
-
-    @property
-    def indexes(self) -> set[str]:
-        return {n["Index Name"] for n in self.nodes() if "Index Name" in n}
-
-    def scans_of(self, table: str) -> set[str]:
-        return {n["Node Type"] for n in self.nodes() if n.get("Relation Name") == table}
-
-    def unbounded_seq_scans(self) -> set[str]:
-        """Tables read by a Seq Scan that may go on to the end of the table. A filterless Seq
-        Scan right under a Limit stops after that many rows (the bounded count may read its
-        first EXACT_COUNT_LIMIT rows that way when the table's visibility map is not yet set)."""
-        found = set()
-        stack: list[tuple[dict[str, Any], dict[str, Any] | None]] = [(self.tree, None)]
-        while stack:
-            node, parent = stack.pop()
-            if node["Node Type"] == "Seq Scan":
-                bounded = parent is not None and parent["Node Type"] == "Limit"
-                if not bounded or "Filter" in node:
-                    found.add(node["Relation Name"])
-            stack.extend((child, node) for child in node.get("Plans", []))
-        return found
-
-
-async def _plans(
-    session: AsyncSession, engine: AsyncEngine, call: Callable[[], Awaitable[Any]]
-) -> list[Plan]:
-    """The plans of the statements `call` sends, EXPLAINed exactly as sent."""
-    with _captured(engine) as statements:
-        await call()
-    raw = await (await session.connection()).get_raw_connection()
-    plans = []
-    for sql, params in statements:
-        explained = await raw.driver_connection.fetchval(  # type: ignore[union-attr]
-            "EXPLAIN (FORMAT JSON) " + sql, *params
-        )
-        # SQLAlchemy's asyncpg dialect installs a json codec on its connections.
-        tree = json.loads(explained) if isinstance(explained, str) else explained
-        plans.append(Plan(sql, tree[0]["Plan"]))
-    return plans
-
-
 BIG_TABLES = ("support_tickets", "support_messages", "students", "notifications")
 
 
@@ -246,7 +176,7 @@ async def _inbox_plan(
 ) -> Plan:
     cursor = kwargs.pop("cursor", None)
     page = kwargs.pop("page", 1)
-    plans = await _plans(
+    plans = await query_plans.plans(
         session,
         engine,
         lambda: repository.ticket_page(
@@ -320,7 +250,7 @@ async def test_a_page_number_finds_its_key_in_the_index(
 async def test_a_rare_search_term_is_looked_up_in_every_full_text_index(
     session: AsyncSession, engine: AsyncEngine, office: Office
 ) -> None:
-    plans = await _plans(
+    plans = await query_plans.plans(
         session,
         engine,
         lambda: repository.ticket_page(session, office.me.id, InboxFilters(q="zygomorphic")),
@@ -339,7 +269,7 @@ async def test_a_chat_page_reads_the_ticket_index_and_joins_by_key(
     session: AsyncSession, engine: AsyncEngine, office: Office
 ) -> None:
     for kwargs in ({}, {"page": 20}, {"before": 10**12}):
-        plans = await _plans(
+        plans = await query_plans.plans(
             session,
             engine,
             lambda kwargs=kwargs: repository.message_page(  # type: ignore[misc]
