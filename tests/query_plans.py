@@ -1,5 +1,5 @@
-"""EXPLAIN the statements a piece of code sends, exactly as sent, and read the plans: the tests
-that hold the hot queries to their indexes (support inbox, appointment list) share this."""
+"""What a piece of code sends to PostgreSQL: the statements of one request (the no-N+1 tests), and
+their plans EXPLAINed exactly as sent (the tests that hold the hot queries to their indexes)."""
 
 from __future__ import annotations
 
@@ -9,17 +9,27 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+# The test transaction's own statements (a server sends BEGIN/COMMIT instead).
+TEST_TRANSACTION = ("SAVEPOINT", "RELEASE")
+# Statements that have no plan worth reading: EXPLAINs themselves, and search's planner settings.
+NOT_PLANNED = ("EXPLAIN", "SELECT set_config")
+
 
 @contextmanager
-def captured(engine: AsyncEngine) -> Iterator[list[tuple[str, Any]]]:
+def captured(
+    engine: AsyncEngine, *, skip: tuple[str, ...] = TEST_TRANSACTION + NOT_PLANNED
+) -> Iterator[list[tuple[str, Any]]]:
+    """The statements (and their parameters) sent inside the block, except those starting with
+    one of `skip`."""
     seen: list[tuple[str, Any]] = []
 
     def capture(*args: Any) -> None:
         statement, parameters = args[2], args[3]
-        if not statement.startswith(("SAVEPOINT", "RELEASE", "EXPLAIN", "SELECT set_config")):
+        if not statement.startswith(skip):
             seen.append((statement, parameters))
 
     event.listen(engine.sync_engine, "before_cursor_execute", capture)
@@ -80,3 +90,13 @@ async def plans(
         tree = json.loads(explained) if isinstance(explained, str) else explained
         plans.append(Plan(sql, tree[0]["Plan"]))
     return plans
+
+
+async def statements_of(engine: AsyncEngine, client: httpx.AsyncClient, url: str) -> list[str]:
+    """The statements one GET of `url` sends (after a warm-up request, as in a running server
+    with its estimates cached), each shortened to its first 100 characters."""
+    await client.get(url)
+    with captured(engine, skip=TEST_TRANSACTION) as seen:
+        response = await client.get(url)
+    assert response.status_code == 200, response.text
+    return [" ".join(statement.split())[:100] for statement, _ in seen]

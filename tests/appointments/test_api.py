@@ -4,14 +4,12 @@ absences and their conflicts, closed days, auth, and the statements a list page 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from counseldesk.appointments import schedule
@@ -21,6 +19,7 @@ from counseldesk.config import Settings
 from counseldesk.staff.models import Counselor
 from counseldesk.students.models import Student
 from counseldesk.telegram.models import Notification
+from tests import query_plans
 from tests.appointments.factories import days_ahead, give_every_day_hours, place
 from tests.conftest import log_in
 from tests.factories import make_counselor, make_student
@@ -1227,33 +1226,6 @@ async def test_only_admins_change_closed_days(
 # --- no N+1: statements per request ---------------------------------------------------------------
 
 
-@contextmanager
-def _statements(engine: AsyncEngine) -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def count(*args: Any) -> None:
-        seen.append(args[2])
-
-    event.listen(engine.sync_engine, "before_cursor_execute", count)
-    try:
-        yield seen
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", count)
-
-
-async def _statements_of(engine: AsyncEngine, client: httpx.AsyncClient, url: str) -> list[str]:
-    await client.get(url)  # warm: as a running server is
-    with _statements(engine) as seen:
-        response = await client.get(url)
-    assert response.status_code == 200, response.text
-    # SAVEPOINT and RELEASE are the test transaction's (a server sends BEGIN/COMMIT instead).
-    return [
-        " ".join(statement.split())[:100]
-        for statement in seen
-        if not statement.startswith(("SAVEPOINT", "RELEASE SAVEPOINT"))
-    ]
-
-
 @pytest.mark.parametrize(
     ("query", "first"),
     [
@@ -1273,11 +1245,11 @@ async def test_a_list_page_is_one_statement_for_1_or_100_appointments(
     first: int,
 ) -> None:
     await _series(session, settings, first, counselor=counselor)
-    one = await _statements_of(engine, counselor_client, f"{API}{query}")
+    one = await query_plans.statements_of(engine, counselor_client, f"{API}{query}")
     await _series(session, settings, 120, counselor=counselor, start_days=3)
     # A full page of 100 where the page size allows it.
     full = f"{API}{query}" if "limit" in query else f"{API}?limit=100&{query.lstrip('?')}"
-    many = await _statements_of(engine, counselor_client, full)
+    many = await query_plans.statements_of(engine, counselor_client, full)
     # The session lookup, the counselor, and the page: one statement with the people joined
     # and the bounded total.
     assert len(one) == len(many) == 3, (one, many)
@@ -1293,8 +1265,8 @@ async def test_the_calendar_costs_the_same_statements_for_any_number_of_appointm
     start = datetime.now(settings.tz).date() + timedelta(days=1)
     url = f"{API}/calendar?start={start.isoformat()}"
     await _series(session, settings, 1, counselor=counselor)
-    one = await _statements_of(engine, counselor_client, url)
+    one = await query_plans.statements_of(engine, counselor_client, url)
     await _series(session, settings, 40, counselor=counselor, start_days=2)
-    many = await _statements_of(engine, counselor_client, url)
+    many = await query_plans.statements_of(engine, counselor_client, url)
     # Login (2), the appointments with their people, closed days, absences.
     assert len(one) == len(many) == 5, (one, many)

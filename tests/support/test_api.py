@@ -4,15 +4,13 @@ statements each endpoint costs (no N+1)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from counseldesk.db import paging
@@ -31,6 +29,7 @@ from counseldesk.support.models import (
 from counseldesk.telegram.emulator import EmulatorServer
 from counseldesk.telegram.models import Notification, NotificationStatus
 from counseldesk.web.app import create_app
+from tests import query_plans
 from tests.conftest import log_in, make_settings
 from tests.factories import make_counselor, make_student
 from tests.support.inbox_factories import (
@@ -937,33 +936,6 @@ async def test_media_of_a_message_without_media_is_404(
 # --- no N+1: statements per request ---------------------------------------------------------------
 
 
-@contextmanager
-def _statements(engine: AsyncEngine) -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def count(*args: Any) -> None:
-        seen.append(args[2])
-
-    event.listen(engine.sync_engine, "before_cursor_execute", count)
-    try:
-        yield seen
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", count)
-
-
-async def _statements_of(engine: AsyncEngine, client: httpx.AsyncClient, url: str) -> list[str]:
-    await client.get(url)  # warm: estimates cached, as they are in a running server
-    with _statements(engine) as seen:
-        response = await client.get(url)
-    assert response.status_code == 200
-    # SAVEPOINT and RELEASE are the test transaction's (a server sends BEGIN/COMMIT instead).
-    return [
-        " ".join(statement.split())[:100]
-        for statement in seen
-        if not statement.startswith(("SAVEPOINT", "RELEASE SAVEPOINT"))
-    ]
-
-
 async def _many_tickets(session: AsyncSession, count: int, counselor: Counselor) -> None:
     category = await make_category(session)
     for _ in range(count):
@@ -1004,9 +976,9 @@ async def test_an_inbox_page_costs_the_same_statements_for_1_or_20_tickets(
 ) -> None:
     await log_in(client, counselor.email)
     await _many_tickets(session, first, counselor)  # the page shows one ticket
-    one = await _statements_of(engine, client, url)
+    one = await query_plans.statements_of(engine, client, url)
     await _many_tickets(session, 30, counselor)  # now a full page
-    many = await _statements_of(engine, client, url)
+    many = await query_plans.statements_of(engine, client, url)
     # The session lookup, the counselor, and the page itself: one statement with the joins,
     # unread counts and the bounded total.
     assert len(one) == len(many) == expected, (one, many)
@@ -1018,7 +990,7 @@ async def test_a_message_page_costs_the_same_statements_for_1_or_50_messages(
     await log_in(client, counselor.email)
     ticket = await make_ticket(session)
     await add_message(session, ticket, "hi")
-    one = await _statements_of(engine, client, f"{API}/tickets/{ticket.id}/messages")
+    one = await query_plans.statements_of(engine, client, f"{API}/tickets/{ticket.id}/messages")
     for i in range(60):
         await add_message(
             session,
@@ -1028,8 +1000,10 @@ async def test_a_message_page_costs_the_same_statements_for_1_or_50_messages(
             counselor=counselor,
             delivery=NotificationStatus.SENT,
         )
-    many = await _statements_of(engine, client, f"{API}/tickets/{ticket.id}/messages")
-    paged = await _statements_of(engine, client, f"{API}/tickets/{ticket.id}/messages?page=2")
+    many = await query_plans.statements_of(engine, client, f"{API}/tickets/{ticket.id}/messages")
+    paged = await query_plans.statements_of(
+        engine, client, f"{API}/tickets/{ticket.id}/messages?page=2"
+    )
     assert len(one) == len(many) == len(paged) == 3, (one, many, paged)
 
 
