@@ -48,9 +48,10 @@ from bench.bench_support import (
     _server_version,
     ensure_wrk,
     free_port,
+    http_table,
     load_avg,
     log_in,
-    run_wrk,
+    measure_page,
     wait_for_quiet,
     web_server,
 )
@@ -332,15 +333,7 @@ async def measure_database(database: str, t: dict[str, Any], runs: int) -> list[
 
 
 def markdown(report: Report) -> str:
-    lines = [
-        "| page | conns | req/s | p50 ms | p95 ms | p99 ms | max ms | errors | load |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for r in report.ours:
-        lines.append(
-            f"| {r.name} | {r.connections} | {r.requests_per_s:,.0f} | {r.p50_ms:.2f} | "
-            f"{r.p95_ms:.2f} | {r.p99_ms:.2f} | {r.max_ms:.1f} | {r.errors} | {r.load_avg:.1f} |"
-        )
+    lines = http_table(report.ours)
     lines += [
         "",
         "| database only, 1 client | runs | p50 ms | p99 ms | statements | load |",
@@ -424,23 +417,17 @@ def main() -> None:
                 for c in connections:
                     if c > 1 and name.startswith(EVERYONE):
                         continue
-                    run_wrk(wrk, base, url, cookie, c, args.warmup, script)
-                    data = run_wrk(wrk, base, url, cookie, c, args.seconds, script)
-                    result = Result(
+                    result = measure_page(
+                        wrk,
+                        base,
+                        cookie,
+                        script,
                         name=name,
                         url=url,
                         connections=c,
-                        requests_per_s=round(data["requests"] / (data["duration_us"] / 1e6), 1),
-                        p50_ms=data["p50"],
-                        p95_ms=data["p95"],
-                        p99_ms=data["p99"],
-                        mean_ms=data["mean"],
-                        max_ms=data["max"],
-                        requests=data["requests"],
-                        errors=data["errors"] + data["non2xx"],
-                        load_avg=round(load_avg(), 2),
-                        items=len(body.get("items", [])) if isinstance(body, dict) else None,
-                        total=body.get("total") if isinstance(body, dict) else None,
+                        body=body,
+                        warmup=args.warmup,
+                        seconds=args.seconds,
                     )
                     report.ours.append(result)
                     print(

@@ -334,6 +334,41 @@ def run_wrk(
 # --- the seed's way ----------------------------------------------------------------------------
 
 
+def measure_page(
+    wrk: str,
+    base: str,
+    cookie: str,
+    script: str,
+    *,
+    name: str,
+    url: str,
+    connections: int,
+    body: Any,
+    warmup: int,
+    seconds: int,
+) -> Result:
+    """One page at one concurrency: a warm-up run, then the measured one. `body` is what the
+    page answered (its items and total go into the result)."""
+    run_wrk(wrk, base, url, cookie, connections, warmup, script)
+    data = run_wrk(wrk, base, url, cookie, connections, seconds, script)
+    return Result(
+        name=name,
+        url=url,
+        connections=connections,
+        requests_per_s=round(data["requests"] / (data["duration_us"] / 1e6), 1),
+        p50_ms=data["p50"],
+        p95_ms=data["p95"],
+        p99_ms=data["p99"],
+        mean_ms=data["mean"],
+        max_ms=data["max"],
+        requests=data["requests"],
+        errors=data["errors"] + data["non2xx"],
+        load_avg=round(load_avg(), 2),
+        items=len(body.get("items", [])) if isinstance(body, dict) else None,
+        total=body.get("total") if isinstance(body, dict) else None,
+    )
+
+
 async def seed_inbox(
     conn: asyncpg.Connection, page: int, counselor: int, status: str | None
 ) -> int:
@@ -518,16 +553,22 @@ async def measure_ours_db(database: str, t: dict[str, Any], runs: int) -> list[S
 # --- report ------------------------------------------------------------------------------------
 
 
-def markdown(report: Report) -> str:
+def http_table(results: list[Result]) -> list[str]:
+    """The through-HTTP results as markdown table lines."""
     lines = [
         "| page | conns | req/s | p50 ms | p95 ms | p99 ms | max ms | errors | load |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for r in report.ours:
+    for r in results:
         lines.append(
             f"| {r.name} | {r.connections} | {r.requests_per_s:,.0f} | {r.p50_ms:.2f} | "
             f"{r.p95_ms:.2f} | {r.p99_ms:.2f} | {r.max_ms:.1f} | {r.errors} | {r.load_avg:.1f} |"
         )
+    return lines
+
+
+def markdown(report: Report) -> str:
+    lines = http_table(report.ours)
     lines += [
         "",
         "| the seed's way (database only, 1 client) | runs | p50 ms | p99 ms | statements |",
@@ -624,23 +665,17 @@ def main() -> None:
                 continue
             body = client.get(url).json()  # warm, and what the page holds
             for c in connections:
-                run_wrk(wrk, base, url, cookie, c, args.warmup, script)
-                data = run_wrk(wrk, base, url, cookie, c, args.seconds, script)
-                result = Result(
+                result = measure_page(
+                    wrk,
+                    base,
+                    cookie,
+                    script,
                     name=name,
                     url=url,
                     connections=c,
-                    requests_per_s=round(data["requests"] / (data["duration_us"] / 1e6), 1),
-                    p50_ms=data["p50"],
-                    p95_ms=data["p95"],
-                    p99_ms=data["p99"],
-                    mean_ms=data["mean"],
-                    max_ms=data["max"],
-                    requests=data["requests"],
-                    errors=data["errors"] + data["non2xx"],
-                    load_avg=round(load_avg(), 2),
-                    items=len(body.get("items", [])) if isinstance(body, dict) else None,
-                    total=body.get("total") if isinstance(body, dict) else None,
+                    body=body,
+                    warmup=args.warmup,
+                    seconds=args.seconds,
                 )
                 if result.errors:
                     print(f"  !! {result.errors} failed requests for {url}", flush=True)
