@@ -8,7 +8,7 @@
 // (appointments_availability.js): the API helpers, labels and the reschedule picker. The page
 // itself starts only where its root element exists.
 
-import { $, ApiError, api, connectLive, h, officeClock, toast } from "./support_common.js";
+import { $, api, connectLive, h, officeClock, toast } from "./support_common.js";
 
 export const BASE = "/api/dashboard/appointments";
 
@@ -66,37 +66,6 @@ export function statusBadge(status) {
 }
 
 // --- the API ------------------------------------------------------------------------------------
-
-// Like api(), but a refusal keeps its whole answer on the error (`error.data`): a 409 on
-// reschedule carries the nearest free times next to its detail.
-export async function apiKeepingDetail(path, { method = "GET", body } = {}) {
-  const options = { method, headers: { Accept: "application/json" } };
-  if (body !== undefined) {
-    options.headers["Content-Type"] = "application/json";
-    options.body = JSON.stringify(body);
-  }
-  let response;
-  try {
-    response = await window.counseldesk.fetch(path, options);
-  } catch {
-    throw new ApiError(0, "No connection to the server. Check the network and try again.");
-  }
-  if (response.status === 401) {
-    window.location.href = "/login?next=" + encodeURIComponent(location.pathname + location.search);
-    throw new ApiError(401, "Your session ended.");
-  }
-  const data = response.status === 204 ? null : await response.json().catch(() => null);
-  if (!response.ok) {
-    const detail = data && data.detail;
-    const message = typeof detail === "string" ? detail
-      : Array.isArray(detail) && detail.length ? detail.map((d) => d.msg).join("; ")
-      : `The server answered ${response.status}.`;
-    const error = new ApiError(response.status, message);
-    error.data = data;
-    throw error;
-  }
-  return data;
-}
 
 let counselorsPromise = null;
 export function activeCounselors() {
@@ -277,7 +246,7 @@ export function reschedulePicker({ appointment, timeZone, onDone, onClose }) {
       ? chosen.counselors[0].id
       : state.counselorId;
     try {
-      const updated = await apiKeepingDetail(`${BASE}/${appointment.id}/reschedule`, {
+      const updated = await api(`${BASE}/${appointment.id}/reschedule`, {
         method: "POST",
         body: { starts_at: chosen.starts_at, counselor_id: counselorId },
       });

@@ -26,10 +26,13 @@ export const $ = (selector, root = document) => root.querySelector(selector);
 
 // --- the JSON API ---------------------------------------------------------------------------
 
+// A refusal keeps the server's whole answer in `data`: a 409 on reschedule, for one, carries the
+// nearest free times next to its detail.
 export class ApiError extends Error {
-  constructor(status, message) {
+  constructor(status, message, data = null) {
     super(message);
     this.status = status;
+    this.data = data;
   }
 }
 
@@ -59,7 +62,7 @@ export async function api(path, { method = "GET", body, keepalive = false } = {}
   }
   if (response.status === 204) return null;
   const data = await response.json().catch(() => null);
-  if (!response.ok) throw new ApiError(response.status, describe(data && data.detail, response.status));
+  if (!response.ok) throw new ApiError(response.status, describe(data && data.detail, response.status), data);
   return data;
 }
 
