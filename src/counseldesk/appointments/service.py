@@ -538,16 +538,19 @@ async def _after_change(
     who: Parties,
     action: str,
 ) -> None:
-    await do_reschedule_reminders(
-        session,
-        appointment,
-        telegram_user_id=who.student.telegram_user_id,
-        lang=who.student.language_code,
-        counselor_name=who.counselor.full_name,
-        offsets=settings.reminder_offsets,
-        tz=window.tz,
-        now=window.now,
-    )
+    # Confirming changes neither the time nor whether the appointment is active: the reminders
+    # queued at booking stay right, and re-queueing them would only churn outbox rows.
+    if action != "confirmed":
+        await do_reschedule_reminders(
+            session,
+            appointment,
+            telegram_user_id=who.student.telegram_user_id,
+            lang=who.student.language_code,
+            counselor_name=who.counselor.full_name,
+            offsets=settings.reminder_offsets,
+            tz=window.tz,
+            now=window.now,
+        )
     emit(
         session,
         "appointment.created" if action == "booked" else "appointment.updated",
