@@ -64,6 +64,14 @@ class Settings(BaseSettings):
     session_idle_hours: float = Field(
         default=12.0, gt=0, description="A dashboard session ends after this long without use."
     )
+    staff_identity_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        le=300,
+        description="How long a web process remembers who a session belongs to. Logout, "
+        "password changes and deactivations are seen at once by the process that made them, "
+        "by other processes within this time. 0: look the session up on every request.",
+    )
     login_max_failures: int = Field(
         default=5, ge=1, description="Failed logins per email and address before a pause."
     )

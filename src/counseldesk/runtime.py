@@ -17,6 +17,7 @@ from counseldesk.config import Settings
 from counseldesk.db.embedded import EmbeddedPostgres
 from counseldesk.db.engine import Database
 from counseldesk.realtime.bus import EventBus, build_event_bus
+from counseldesk.staff.identity import IdentityCache
 
 
 @contextmanager
@@ -43,8 +44,11 @@ class Runtime:
     redis: Redis | None = None
     # Live events: across instances through Redis when there is one, in-process otherwise.
     bus: EventBus = field(init=False)
+    # Who each dashboard session belongs to, remembered for a few seconds (staff/identity.py).
+    identities: IdentityCache = field(init=False)
 
     def __post_init__(self) -> None:
+        self.identities = IdentityCache(self.settings.staff_identity_cache_seconds)
         # Here rather than in open(), so a Runtime built directly (tests) publishes too: every
         # committed unit of work hands its events to the bus.
         self.bus = build_event_bus(self.redis)

@@ -8,16 +8,18 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 from sqlalchemy import func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from counseldesk.db.engine import Database
 from counseldesk.runtime import Runtime
 from counseldesk.staff import passwords
+from counseldesk.staff.identity import IdentityCache
 from counseldesk.staff.models import Counselor, StaffSession
 from counseldesk.staff.sessions import REDIS_PREFIX, SESSION_COOKIE, hash_token
 from counseldesk.web.app import create_app
 from tests.conftest import log_in, make_settings
 from tests.factories import DEFAULT_PASSWORD, make_counselor
+from tests.query_plans import TEST_TRANSACTION, captured
 
 INVALID = {"detail": "Invalid email or password."}
 
@@ -114,19 +116,80 @@ async def test_login_needs_a_json_body(client: httpx.AsyncClient, counselor: Cou
     assert SESSION_COOKIE not in client.cookies
 
 
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 async def test_deactivated_counselor_cannot_log_in_and_is_cut_off(
-    client: httpx.AsyncClient, counselor: Counselor, session: AsyncSession
+    client: httpx.AsyncClient, runtime: Runtime, counselor: Counselor, session: AsyncSession
 ) -> None:
+    clock = _Clock()
+    runtime.identities = IdentityCache(5, clock=clock)
     await log_in(client, counselor.email)
     assert (await client.get("/api/auth/me")).status_code == 200
 
-    counselor.is_active = False
+    counselor.is_active = False  # by hand, as an administrator would in the database
     await session.flush()
 
+    # Reads may be answered from the identity cache for its few seconds...
+    assert (await client.get("/api/auth/me")).status_code == 200
+    clock.now += 5
+    # ... and not after them.
     assert (await client.get("/api/auth/me")).status_code == 401
     refused = await _login(client, counselor.email, DEFAULT_PASSWORD)
     assert refused.status_code == 401
     assert refused.json() == INVALID
+
+
+async def test_a_change_is_refused_at_once_after_a_deactivation_and_so_are_reads_then(
+    client: httpx.AsyncClient, counselor: Counselor, session: AsyncSession
+) -> None:
+    await log_in(client, counselor.email)
+    assert (await client.get("/api/auth/me")).status_code == 200  # remembered from here on
+
+    counselor.is_active = False
+    await session.flush()
+
+    # A route that changes something reads the account itself, not the cache.
+    changed = await client.post(
+        "/api/auth/password",
+        json={"current_password": DEFAULT_PASSWORD, "new_password": "a brand new password"},
+    )
+    assert changed.status_code == 401
+    # Having seen it, the process forgets the session for reads too.
+    assert (await client.get("/api/auth/me")).status_code == 401
+
+
+async def test_without_the_identity_cache_a_deactivation_ends_reads_at_once(
+    db: Database, redis_or_none: Redis | None, counselor: Counselor, session: AsyncSession
+) -> None:
+    settings = make_settings(staff_identity_cache_seconds=0)
+    app = create_app(Runtime(settings=settings, db=db, redis=redis_or_none))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        await log_in(client, counselor.email)
+        assert (await client.get("/api/auth/me")).status_code == 200
+        counselor.is_active = False
+        await session.flush()
+        assert (await client.get("/api/auth/me")).status_code == 401
+
+
+async def test_the_login_check_is_remembered_between_requests(
+    engine: AsyncEngine, client: httpx.AsyncClient, runtime: Runtime, counselor: Counselor
+) -> None:
+    await log_in(client, counselor.email)
+    with captured(engine, skip=TEST_TRANSACTION) as first:
+        assert (await client.get("/api/auth/me")).status_code == 200
+    with captured(engine, skip=TEST_TRANSACTION) as second:
+        assert (await client.get("/api/auth/me")).status_code == 200
+    # The counselor's row, and the session's row when sessions live in PostgreSQL; then nothing.
+    assert len(first) == (1 if runtime.redis is not None else 2), first
+    assert second == []
+    assert len(runtime.identities) == 1
 
 
 async def test_logout_ends_the_session(client: httpx.AsyncClient, counselor: Counselor) -> None:

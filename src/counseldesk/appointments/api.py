@@ -54,7 +54,7 @@ from counseldesk.appointments.slots import BookingWindow, free_days, free_slots_
 from counseldesk.config import Settings
 from counseldesk.errors import InvalidInput, NotFound, PermissionDenied
 from counseldesk.staff.api import CSRF_REFUSED, NOT_LOGGED_IN
-from counseldesk.staff.deps import CurrentAdmin, CurrentCounselor
+from counseldesk.staff.deps import CurrentAdmin, CurrentCounselor, CurrentStaff
 from counseldesk.staff.models import Counselor
 from counseldesk.web.deps import SessionDep, SettingsDep
 from counseldesk.web.openapi import error_response
@@ -150,7 +150,7 @@ async def _active_between(
 @router.get("", responses=READ)
 async def list_appointments(
     query: Annotated[AppointmentsQuery, Query()],
-    counselor: CurrentCounselor,
+    counselor: CurrentStaff,
     session: SessionDep,
     settings: SettingsDep,
 ) -> AppointmentPage:
@@ -174,7 +174,7 @@ async def list_appointments(
 @router.get("/calendar", responses=READ)
 async def calendar(
     query: Annotated[CalendarQuery, Query()],
-    _counselor: CurrentCounselor,
+    _counselor: CurrentStaff,
     session: SessionDep,
     settings: SettingsDep,
 ) -> CalendarOut:
@@ -205,7 +205,7 @@ async def calendar(
 @router.get("/slots", responses=READ)
 async def slots(
     query: Annotated[SlotsQuery, Query()],
-    _counselor: CurrentCounselor,
+    _counselor: CurrentStaff,
     session: SessionDep,
     settings: SettingsDep,
 ) -> SlotsOut:
@@ -229,7 +229,7 @@ async def slots(
 @router.get("/slots/days", responses=READ)
 async def slot_days(
     query: Annotated[FreeDaysQuery, Query()],
-    _counselor: CurrentCounselor,
+    _counselor: CurrentStaff,
     session: SessionDep,
     settings: SettingsDep,
 ) -> FreeDaysOut:
@@ -253,7 +253,7 @@ async def slot_days(
 
 @router.get("/availability/{counselor_id}", responses={**READ, **NO_COUNSELOR})
 async def get_availability(
-    counselor_id: int, _counselor: CurrentCounselor, session: SessionDep
+    counselor_id: int, _counselor: CurrentStaff, session: SessionDep
 ) -> AvailabilityOut:
     """A counselor's weekly hours, every day "0" (Monday) to "6" present."""
     await _require_counselor(session, counselor_id)
@@ -280,7 +280,7 @@ async def set_availability(
 @router.get("/absences", responses=READ)
 async def list_absences(
     query: Annotated[AbsencesQuery, Query()],
-    _counselor: CurrentCounselor,
+    _counselor: CurrentStaff,
     session: SessionDep,
     settings: SettingsDep,
 ) -> AbsenceList:
@@ -354,7 +354,7 @@ async def delete_absence(absence_id: int, counselor: CurrentCounselor, session: 
 @router.get("/closed-days", responses=READ)
 async def list_closed_days(
     query: Annotated[ClosedDaysQuery, Query()],
-    _counselor: CurrentCounselor,
+    _counselor: CurrentStaff,
     session: SessionDep,
     settings: SettingsDep,
 ) -> ClosedDayList:
@@ -393,7 +393,7 @@ async def delete_closed_day(day: date, _admin: CurrentAdmin, session: SessionDep
 
 @router.get("/{appointment_id}", responses={**READ, **NO_APPOINTMENT})
 async def get_appointment(
-    appointment_id: int, _counselor: CurrentCounselor, session: SessionDep, settings: SettingsDep
+    appointment_id: int, _counselor: CurrentStaff, session: SessionDep, settings: SettingsDep
 ) -> AppointmentOut:
     return await _out(session, settings, appointment_id)
 

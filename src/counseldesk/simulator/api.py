@@ -16,7 +16,7 @@ from fastapi import APIRouter, File, Form, Path, Query, Request, UploadFile
 from fastapi.responses import Response
 
 from counseldesk.simulator import service
-from counseldesk.simulator.deps import EmulatorDep, LongPollAdmin
+from counseldesk.simulator.deps import EmulatorDep
 from counseldesk.simulator.schemas import (
     MAX_CAPTION,
     CallbackIn,
@@ -26,7 +26,7 @@ from counseldesk.simulator.schemas import (
     StudentsOut,
     TextIn,
 )
-from counseldesk.staff.deps import CurrentAdmin
+from counseldesk.staff.deps import StaffAdmin
 from counseldesk.web.deps import SessionDep
 
 router = APIRouter(prefix="/simulator/api", include_in_schema=False)
@@ -45,14 +45,14 @@ INLINE_TYPES = frozenset(
 
 @router.get("/students")
 async def list_students(
-    admin: CurrentAdmin, emulator: EmulatorDep, session: SessionDep
+    admin: StaffAdmin, emulator: EmulatorDep, session: SessionDep
 ) -> StudentsOut:
     listed = await service.list_simulated_students(session, await emulator.list_users())
     return StudentsOut(students=[SimulatedStudentOut.model_validate(s) for s in listed])
 
 
 @router.post("/users", status_code=201)
-async def create_student(body: NewStudentIn, admin: CurrentAdmin, emulator: EmulatorDep) -> Json:
+async def create_student(body: NewStudentIn, admin: StaffAdmin, emulator: EmulatorDep) -> Json:
     return await emulator.create_user(
         first_name=body.first_name, last_name=body.last_name, username=body.username
     )
@@ -60,7 +60,7 @@ async def create_student(body: NewStudentIn, admin: CurrentAdmin, emulator: Emul
 
 @router.put("/users/{user_id}")
 async def open_student(
-    user_id: int, admin: CurrentAdmin, emulator: EmulatorDep, session: SessionDep
+    user_id: int, admin: StaffAdmin, emulator: EmulatorDep, session: SessionDep
 ) -> Json:
     """Make sure the emulator knows this student (idempotent)."""
     return await service.do_open_in_emulator(session, emulator, user_id)
@@ -92,7 +92,7 @@ async def _unless_disconnected(request: Request, work: Coroutine[Any, Any, T]) -
 async def chat_feed(
     request: Request,
     user_id: int,
-    admin: LongPollAdmin,
+    admin: StaffAdmin,
     emulator: EmulatorDep,
     after: Annotated[int, Query(ge=0)] = 0,
     wait: Annotated[float, Query(ge=0)] = 0,
@@ -107,20 +107,20 @@ async def chat_feed(
 
 
 @router.post("/users/{user_id}/messages", status_code=201)
-async def send_text(user_id: int, body: TextIn, admin: CurrentAdmin, emulator: EmulatorDep) -> Json:
+async def send_text(user_id: int, body: TextIn, admin: StaffAdmin, emulator: EmulatorDep) -> Json:
     return await emulator.send_text(user_id, body.text)
 
 
 @router.post("/users/{user_id}/contact", status_code=201)
 async def share_contact(
-    user_id: int, body: ContactIn, admin: CurrentAdmin, emulator: EmulatorDep
+    user_id: int, body: ContactIn, admin: StaffAdmin, emulator: EmulatorDep
 ) -> Json:
     return await emulator.share_contact(user_id, body.phone_number)
 
 
 @router.post("/users/{user_id}/callback", status_code=201)
 async def press_button(
-    user_id: int, body: CallbackIn, admin: CurrentAdmin, emulator: EmulatorDep
+    user_id: int, body: CallbackIn, admin: StaffAdmin, emulator: EmulatorDep
 ) -> Json:
     return await emulator.press_button(user_id, body.message_id, body.data)
 
@@ -128,7 +128,7 @@ async def press_button(
 @router.post("/users/{user_id}/media", status_code=201)
 async def send_media(
     user_id: int,
-    admin: CurrentAdmin,
+    admin: StaffAdmin,
     emulator: EmulatorDep,
     kind: Annotated[Literal["photo", "document", "voice"], Form()],
     file: Annotated[UploadFile, File()],
@@ -147,7 +147,7 @@ async def send_media(
 @router.get("/files/{file_id}")
 async def download_file(
     file_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,200}$")],
-    admin: CurrentAdmin,
+    admin: StaffAdmin,
     emulator: EmulatorDep,
 ) -> Response:
     found = await emulator.download(file_id)

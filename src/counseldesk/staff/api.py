@@ -8,6 +8,7 @@ from counseldesk.staff import service
 from counseldesk.staff.deps import (
     CurrentAdmin,
     CurrentCounselor,
+    CurrentStaff,
     LoginLimiterDep,
     SessionStoreDep,
     client_address,
@@ -75,9 +76,12 @@ async def login(
 
 
 @router.get("/auth/me", tags=["auth"], responses=NOT_LOGGED_IN)
-async def me(counselor: CurrentCounselor) -> CounselorOut:
+async def me(staff: CurrentStaff) -> CounselorOut:
     """The logged-in counselor."""
-    return CounselorOut.model_validate(counselor)
+    # Only an active account is logged in.
+    return CounselorOut(
+        id=staff.id, email=staff.email, full_name=staff.full_name, role=staff.role, is_active=True
+    )
 
 
 @router.post("/auth/logout", tags=["auth"], status_code=204, responses=CSRF_REFUSED)

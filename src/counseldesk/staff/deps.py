@@ -1,13 +1,17 @@
 """Who is asking: the dependencies that turn the session cookie into a Counselor.
 
-For the JSON API: `CurrentCounselor` (401 when not logged in) and `CurrentAdmin` (403 for other
-roles). For dashboard pages: `PageCounselor` and `PageAdmin`, which send a visitor who is not
-logged in to the login page and back afterwards, and show the 403 page for the wrong role.
+For the JSON API: `CurrentStaff` (401 when not logged in) and `StaffAdmin` (403 for other roles)
+give who is asking as plain values, from the identity cache when it remembers the session —
+what read routes need, with no database work of their own. `CurrentCounselor` and `CurrentAdmin`
+load the counselor's row into the route's session and check it is still active — what routes
+that change something need (and they refuse an account deactivated by another process, whatever
+that process's cache still holds). For dashboard pages: `PageCounselor` and `PageAdmin`, which
+send a visitor who is not logged in to the login page and back afterwards, and show the 403 page
+for the wrong role.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated
 from urllib.parse import quote, urlsplit
 
@@ -15,15 +19,20 @@ from fastapi import Depends, Request, Response
 
 from counseldesk.config import Settings
 from counseldesk.errors import NotAuthenticated, PermissionDenied
+from counseldesk.runtime import Runtime
+from counseldesk.staff.identity import StaffIdentity
 from counseldesk.staff.login_limiter import LoginLimiter
-from counseldesk.staff.models import Counselor, Role
+from counseldesk.staff.models import Counselor
 from counseldesk.staff.sessions import (
     SESSION_COOKIE,
     SessionStore,
     build_session_store,
     clear_session_cookie,
+    hash_token,
     needs_refresh,
+    refresh_interval,
     set_session_cookie,
+    utcnow,
 )
 from counseldesk.web.csrf import rotate_csrf_token
 from counseldesk.web.deps import RuntimeDep, SessionDep
@@ -32,27 +41,9 @@ NOT_LOGGED_IN = "Not logged in."
 ADMINS_ONLY = "Only administrators may do this."
 
 
-@dataclass(frozen=True)
-class StaffIdentity:
-    """Who is logged in, as plain values: templates (the layout, error pages rendered after the
-    request's transaction rolled back) read this, never the ORM object, which may be expired."""
-
-    id: int
-    email: str
-    full_name: str
-    role: Role
-
-    @property
-    def is_admin(self) -> bool:
-        return self.role is Role.ADMIN
-
-    @classmethod
-    def of(cls, counselor: Counselor) -> StaffIdentity:
-        return cls(counselor.id, counselor.email, counselor.full_name, counselor.role)
-
-
-def _remember(request: Request, counselor: Counselor | None) -> None:
-    request.state.staff = None if counselor is None else StaffIdentity.of(counselor)
+def _remember(request: Request, staff: StaffIdentity | None) -> None:
+    # Templates (the layout's name and menu) read it from here.
+    request.state.staff = staff
 
 
 class LoginRequired(NotAuthenticated):
@@ -92,7 +83,7 @@ def session_token(request: Request) -> str | None:
 
 
 async def get_session_store(runtime: RuntimeDep, session: SessionDep) -> SessionStore:
-    return build_session_store(runtime.redis, session, runtime.settings)
+    return build_session_store(runtime.redis, session, runtime.settings, runtime.identities)
 
 
 SessionStoreDep = Annotated[SessionStore, Depends(get_session_store)]
@@ -107,24 +98,77 @@ async def get_login_limiter(request: Request) -> LoginLimiter:
 LoginLimiterDep = Annotated[LoginLimiter, Depends(get_login_limiter)]
 
 
-async def get_optional_counselor(
-    request: Request, store: SessionStoreDep, session: SessionDep
-) -> Counselor | None:
-    """The logged-in, active counselor, or None. Templates see it as request.state.staff."""
+async def get_staff(request: Request, runtime: RuntimeDep) -> StaffIdentity | None:
+    """Who is logged in (an active counselor), or None."""
     _remember(request, None)
     token = session_token(request)
     if token is None:
         return None
-    record = await store.get(token)
-    if record is None:
+    digest = hash_token(token)
+    staff = runtime.identities.get(digest)
+    if staff is None:
+        staff = await _look_up(runtime, token, digest)
+    _remember(request, staff)
+    return staff
+
+
+async def _look_up(runtime: Runtime, token: str, digest: str) -> StaffIdentity | None:
+    # A unit of work of its own, over before the route runs: the route's session is not involved
+    # (read routes may not have one), and an event stream or long poll holds no connection.
+    async with runtime.db.unit_of_work() as session:
+        store = build_session_store(runtime.redis, session, runtime.settings)
+        record = await store.get(token)
+        if record is None:
+            return None
+        counselor = await session.get(Counselor, record.counselor_id)
+        # Deactivating an account ends its sessions; this catches one deactivated by hand.
+        if counselor is None or not counselor.is_active:
+            return None
+        last_seen = record.last_seen_at
+        if needs_refresh(record, store.idle):
+            await store.touch(token)
+            last_seen = utcnow()
+        staff = StaffIdentity.of(counselor)
+    # Never remembered past the session's next sliding refresh, which needs the store.
+    due = last_seen + refresh_interval(store.idle) - utcnow()
+    runtime.identities.put(digest, staff, at_most=due.total_seconds())
+    return staff
+
+
+OptionalStaff = Annotated[StaffIdentity | None, Depends(get_staff)]
+
+
+async def require_staff(staff: OptionalStaff) -> StaffIdentity:
+    if staff is None:
+        raise NotAuthenticated(NOT_LOGGED_IN)
+    return staff
+
+
+CurrentStaff = Annotated[StaffIdentity, Depends(require_staff)]
+
+
+async def require_staff_admin(staff: CurrentStaff) -> StaffIdentity:
+    if not staff.is_admin:
+        raise PermissionDenied(ADMINS_ONLY)
+    return staff
+
+
+StaffAdmin = Annotated[StaffIdentity, Depends(require_staff_admin)]
+
+
+async def get_optional_counselor(
+    request: Request, staff: OptionalStaff, session: SessionDep, runtime: RuntimeDep
+) -> Counselor | None:
+    """The logged-in counselor's row in the route's session, or None. Read from the database,
+    not the identity cache, so an account deactivated elsewhere is refused here at once — and
+    from then on by read routes too."""
+    if staff is None:
         return None
-    counselor = await session.get(Counselor, record.counselor_id)
-    # Checked on every request, so deactivating an account ends its sessions at once.
+    counselor = await session.get(Counselor, staff.id)
     if counselor is None or not counselor.is_active:
+        runtime.identities.forget_counselor(staff.id)
+        _remember(request, None)
         return None
-    if needs_refresh(record, store.idle):
-        await store.touch(token)
-    _remember(request, counselor)
     return counselor
 
 
@@ -192,7 +236,7 @@ async def start_session(
         ip_address=client_address(request),
     )
     set_session_cookie(response, token, settings)
-    _remember(request, counselor)
+    _remember(request, StaffIdentity.of(counselor))
     return rotate_csrf_token(request)
 
 

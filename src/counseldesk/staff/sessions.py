@@ -23,6 +23,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from counseldesk.config import Settings
+from counseldesk.staff.identity import IdentityCache
 from counseldesk.staff.models import StaffSession
 
 SESSION_COOKIE = "counseldesk_session"
@@ -226,13 +227,46 @@ class RedisSessionStore:
             await pipe.execute()
 
 
+class ForgettingSessionStore:
+    """A store that also forgets ended sessions in this process's identity cache, so logout,
+    a password change or a deactivation takes effect on the very next request here."""
+
+    def __init__(self, store: SessionStore, cache: IdentityCache) -> None:
+        self.store = store
+        self.cache = cache
+        self.idle = store.idle
+
+    async def create(
+        self, counselor_id: int, *, user_agent: str | None, ip_address: str | None
+    ) -> str:
+        return await self.store.create(counselor_id, user_agent=user_agent, ip_address=ip_address)
+
+    async def get(self, token: str) -> SessionRecord | None:
+        return await self.store.get(token)
+
+    async def touch(self, token: str) -> None:
+        await self.store.touch(token)
+
+    async def delete(self, token: str) -> None:
+        self.cache.forget(hash_token(token))
+        await self.store.delete(token)
+
+    async def delete_all(self, counselor_id: int, *, keep: str | None = None) -> None:
+        self.cache.forget_counselor(counselor_id, keep=None if keep is None else hash_token(keep))
+        await self.store.delete_all(counselor_id, keep=keep)
+
+
 def build_session_store(
-    redis: Redis | None, session: AsyncSession, settings: Settings
+    redis: Redis | None,
+    session: AsyncSession,
+    settings: Settings,
+    cache: IdentityCache | None = None,
 ) -> SessionStore:
     idle = timedelta(hours=settings.session_idle_hours)
-    if redis is not None:
-        return RedisSessionStore(redis, idle)
-    return PgSessionStore(session, idle)
+    store: SessionStore = (
+        RedisSessionStore(redis, idle) if redis is not None else PgSessionStore(session, idle)
+    )
+    return store if cache is None else ForgettingSessionStore(store, cache)
 
 
 def set_session_cookie(response: Response, token: str, settings: Settings) -> None:

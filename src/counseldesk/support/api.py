@@ -15,7 +15,7 @@ from fastapi.responses import FileResponse, Response
 
 from counseldesk.errors import NotFound
 from counseldesk.staff.api import CSRF_REFUSED, NOT_LOGGED_IN
-from counseldesk.staff.deps import CurrentCounselor
+from counseldesk.staff.deps import CurrentCounselor, CurrentStaff
 from counseldesk.support import media, repository, service
 from counseldesk.support.schemas import (
     InboxQuery,
@@ -47,7 +47,7 @@ WRITE = {**NOT_LOGGED_IN, **CSRF_REFUSED, **INVALID, **NO_TICKET}
 
 @router.get("/tickets", responses=READ)
 async def list_tickets(
-    query: Annotated[InboxQuery, Query()], counselor: CurrentCounselor, session: SessionDep
+    query: Annotated[InboxQuery, Query()], counselor: CurrentStaff, session: SessionDep
 ) -> TicketPage:
     """The inbox: tickets by last activity, newest first, 20 a page (`limit` up to 100).
 
@@ -68,9 +68,7 @@ async def list_tickets(
 
 
 @router.get("/tickets/{ticket_id}", responses={**READ, **NO_TICKET})
-async def get_ticket(
-    ticket_id: int, counselor: CurrentCounselor, session: SessionDep
-) -> TicketDetail:
+async def get_ticket(ticket_id: int, counselor: CurrentStaff, session: SessionDep) -> TicketDetail:
     """One ticket, with the student's contact details."""
     view = await repository.get_ticket_view(session, ticket_id, counselor.id)
     return TicketDetail.model_validate(view)
@@ -80,7 +78,7 @@ async def get_ticket(
 async def list_messages(
     ticket_id: int,
     query: Annotated[MessagesQuery, Query()],
-    _counselor: CurrentCounselor,
+    _counselor: CurrentStaff,
     session: SessionDep,
 ) -> MessagePage:
     """A conversation, 50 messages a page from the newest; each page oldest first.
@@ -197,7 +195,7 @@ async def retry_delivery(
 async def get_media(
     message_id: int,
     request: Request,
-    _counselor: CurrentCounselor,
+    _counselor: CurrentStaff,
     session: SessionDep,
     settings: SettingsDep,
 ) -> Response:

@@ -13,7 +13,7 @@ from fastapi.responses import Response
 
 from counseldesk.staff import service as staff_service
 from counseldesk.staff.api import NOT_LOGGED_IN
-from counseldesk.staff.deps import CurrentCounselor, PageCounselor
+from counseldesk.staff.deps import CurrentStaff, PageCounselor
 from counseldesk.support import service
 from counseldesk.support.models import TicketPriority, TicketStatus
 from counseldesk.web.deps import SessionDep, SettingsDep
@@ -78,7 +78,7 @@ async def chat_page(
 
 @api_router.get("/counselors", responses=NOT_LOGGED_IN)
 async def list_active_counselors(
-    _counselor: CurrentCounselor, session: SessionDep
+    _counselor: CurrentStaff, session: SessionDep
 ) -> list[CounselorRefOut]:
     """Active counselors, by name: whom a ticket can be assigned to."""
     counselors = await staff_service.list_counselors(session)

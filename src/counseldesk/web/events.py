@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query
 
 from counseldesk.realtime.sse import EventStreamResponse, event_frames
-from counseldesk.staff.deps import CurrentCounselor
+from counseldesk.staff.deps import CurrentStaff
 from counseldesk.web.deps import RuntimeDep
 
 router = APIRouter(tags=["live updates"])
@@ -37,14 +37,14 @@ stream now and then (every ~20 minutes, and when it stops); browsers reconnect b
     responses={200: {"content": {"text/event-stream": {}}, "description": "The event stream"}},
 )
 async def dashboard_events(
-    counselor: CurrentCounselor,
+    _staff: CurrentStaff,
     runtime: RuntimeDep,
     last_event_id_header: Annotated[
         str | None, Header(alias="Last-Event-ID", max_length=64)
     ] = None,
     last_event_id: Annotated[str | None, Query(max_length=64)] = None,
 ) -> EventStreamResponse:
-    # The login is checked once, here; the database session behind it (function scope) is
-    # closed when this returns, so an open stream holds no pooled connection. Every counselor
-    # sees every ticket, internal notes included, so nothing is filtered per person.
+    # The login is checked once, in a unit of work that ended before this runs, so an open
+    # stream holds no pooled connection. Every counselor sees every ticket, internal notes
+    # included, so nothing is filtered per person.
     return EventStreamResponse(event_frames(runtime.bus, last_event_id_header or last_event_id))
