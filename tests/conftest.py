@@ -35,6 +35,7 @@ from counseldesk.staff.models import Counselor
 from counseldesk.telegram.bot_factory import create_bot
 from counseldesk.telegram.emulator import EmulatorServer
 from counseldesk.web.app import create_app
+from tests import query_plans
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_DB_NAME = "counseldesk_test"
@@ -117,6 +118,7 @@ async def database_url(server_url: str) -> str:
 @pytest.fixture(scope="session")
 async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     engine = create_engine(database_url, make_settings())
+    query_plans.record_driver_queries(engine)
     yield engine
     await engine.dispose()
 

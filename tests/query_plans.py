@@ -3,9 +3,10 @@ their plans EXPLAINed exactly as sent (the tests that hold the hot queries to th
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,24 +20,60 @@ TEST_TRANSACTION = ("SAVEPOINT", "RELEASE")
 NOT_PLANNED = ("EXPLAIN", "SELECT set_config")
 
 
-@contextmanager
-def captured(
+# Who listens to the statements run straight on asyncpg (db/records.py), which SQLAlchemy's
+# events never see.
+_driver_listeners: list[Callable[[str, Any], None]] = []
+
+
+# asyncpg's own queries: it looks up a type the first time a connection meets it (the enums),
+# with JIT turned off around the lookup.
+_DRIVER_OWN = ("current_setting('jit')", "set_config('jit'", "typeinfo_tree")
+
+
+def _on_driver_query(record: Any) -> None:
+    if any(mark in record.query for mark in _DRIVER_OWN):
+        return
+    for listener in list(_driver_listeners):
+        listener(record.query, record.args)
+
+
+def record_driver_queries(engine: AsyncEngine) -> None:
+    """Let `captured` see what runs on the engine's asyncpg connections directly too (asyncpg's
+    query logger, installed on each new connection). Only statements sent with `fetch` or
+    `execute` reach it; SQLAlchemy's own go through prepared statements and its events."""
+
+    def install(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.driver_connection.add_query_logger(_on_driver_query)
+
+    event.listen(engine.sync_engine, "connect", install)
+
+
+@asynccontextmanager
+async def captured(
     engine: AsyncEngine, *, skip: tuple[str, ...] = TEST_TRANSACTION + NOT_PLANNED
-) -> Iterator[list[tuple[str, Any]]]:
+) -> AsyncIterator[list[tuple[str, Any]]]:
     """The statements (and their parameters) sent inside the block, except those starting with
     one of `skip`."""
+    # asyncpg reports a query on the event loop's next turn: let earlier reports arrive before
+    # listening, and this block's before it ends.
+    await asyncio.sleep(0)
     seen: list[tuple[str, Any]] = []
 
-    def capture(*args: Any) -> None:
-        statement, parameters = args[2], args[3]
+    def keep(statement: str, parameters: Any) -> None:
         if not statement.startswith(skip):
             seen.append((statement, parameters))
 
+    def capture(*args: Any) -> None:
+        keep(args[2], args[3])
+
     event.listen(engine.sync_engine, "before_cursor_execute", capture)
+    _driver_listeners.append(keep)
     try:
         yield seen
+        await asyncio.sleep(0)
     finally:
         event.remove(engine.sync_engine, "before_cursor_execute", capture)
+        _driver_listeners.remove(keep)
 
 
 @dataclass
@@ -78,7 +115,7 @@ async def plans(
     session: AsyncSession, engine: AsyncEngine, call: Callable[[], Awaitable[Any]]
 ) -> list[Plan]:
     """The plans of the statements `call` sends, EXPLAINed exactly as sent."""
-    with captured(engine) as statements:
+    async with captured(engine) as statements:
         await call()
     raw = await (await session.connection()).get_raw_connection()
     plans = []
@@ -96,7 +133,7 @@ async def statements_of(engine: AsyncEngine, client: httpx.AsyncClient, url: str
     """The statements one GET of `url` sends (after a warm-up request, as in a running server
     with its estimates cached), each shortened to its first 100 characters."""
     await client.get(url)
-    with captured(engine, skip=TEST_TRANSACTION) as seen:
+    async with captured(engine, skip=TEST_TRANSACTION) as seen:
         response = await client.get(url)
     assert response.status_code == 200, response.text
     return [" ".join(statement.split())[:100] for statement, _ in seen]

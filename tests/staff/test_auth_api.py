@@ -182,9 +182,9 @@ async def test_the_login_check_is_remembered_between_requests(
     engine: AsyncEngine, client: httpx.AsyncClient, runtime: Runtime, counselor: Counselor
 ) -> None:
     await log_in(client, counselor.email)
-    with captured(engine, skip=TEST_TRANSACTION) as first:
+    async with captured(engine, skip=TEST_TRANSACTION) as first:
         assert (await client.get("/api/auth/me")).status_code == 200
-    with captured(engine, skip=TEST_TRANSACTION) as second:
+    async with captured(engine, skip=TEST_TRANSACTION) as second:
         assert (await client.get("/api/auth/me")).status_code == 200
     # The counselor's row, and the session's row when sessions live in PostgreSQL; then nothing.
     assert len(first) == (1 if runtime.redis is not None else 2), first

@@ -8,7 +8,7 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from counseldesk.db import paging
 from counseldesk.db.paging import Cursor, decode_cursor, encode_cursor
@@ -24,6 +24,7 @@ from counseldesk.support.repository import (
     _Shape,
 )
 from counseldesk.telegram.models import NotificationStatus
+from tests import query_plans
 from tests.factories import make_student
 from tests.support.inbox_factories import add_message, make_ticket
 
@@ -111,6 +112,32 @@ async def test_small_totals_are_exact_large_ones_estimated(
     assert estimated.total_is_estimate is True
     assert estimated.total >= 4  # never below what was counted
     assert [t.id for t in estimated.items] == [t.id for t in exact.items]
+
+
+async def test_a_filter_known_to_be_large_is_not_counted_again_while_its_estimate_lasts(
+    engine: AsyncEngine,
+    session: AsyncSession,
+    counselor: Counselor,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for _ in range(5):
+        await make_ticket(session)
+    monkeypatch.setattr(repository, "EXACT_COUNT_LIMIT", 3)
+    first = await repository.ticket_page(session, counselor.id, InboxFilters(), limit=2)
+    assert first.total_is_estimate is True
+
+    async with query_plans.captured(engine) as sent:
+        again = await repository.ticket_page(session, counselor.id, InboxFilters(), limit=2)
+    assert (again.total, again.total_is_estimate) == (first.total, True)
+    assert [t.id for t in again.items] == [t.id for t in first.items]
+    [(page_sql, _)] = sent
+    assert "bounded_total" not in page_sql
+
+    # Once the estimate is forgotten (a minute later), the next page counts again.
+    paging.forget_estimates()
+    async with query_plans.captured(engine) as sent:
+        await repository.ticket_page(session, counselor.id, InboxFilters(), limit=2)
+    assert "bounded_total" in sent[0][0]
 
 
 async def test_an_empty_page_still_knows_the_total(

@@ -27,6 +27,7 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from asyncpg import Record
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
@@ -63,7 +64,9 @@ from counseldesk.db.paging import (
     estimated_rows,
     execute_rows,
     literal_int,
+    remembered_estimate,
 )
+from counseldesk.db.records import fetch_records
 from counseldesk.errors import InvalidInput, NotFound
 from counseldesk.staff.models import Counselor
 from counseldesk.students.models import Student
@@ -187,26 +190,28 @@ def _select(appointment: Any) -> Select[Any]:
     )
 
 
-def _view(row: Any, tz: ZoneInfo) -> AppointmentView:
-    start, end = row.starts_at.astimezone(tz), row.ends_at.astimezone(tz)
+def _view(row: Record, tz: ZoneInfo) -> AppointmentView:
+    starts_at, ends_at = row["starts_at"], row["ends_at"]
+    start, end = starts_at.astimezone(tz), ends_at.astimezone(tz)
+    canceled_by = row["canceled_by"]
     return AppointmentView(
-        id=row.id,
-        status=row.status,
-        starts_at=row.starts_at,
-        ends_at=row.ends_at,
+        id=row["id"],
+        status=AppointmentStatus(row["status"]),
+        starts_at=starts_at,
+        ends_at=ends_at,
         local_date=start.date(),
         local_start=f"{start:%H:%M}",
         local_end=f"{end:%H:%M}",
-        counselor=CounselorRef(id=row.counselor_id, full_name=row.counselor_name),
+        counselor=CounselorRef(id=row["counselor_id"], full_name=row["counselor_name"]),
         student=StudentRef(
-            id=row.student_id, full_name=row.student_name, admission_no=row.admission_no
+            id=row["student_id"], full_name=row["student_name"], admission_no=row["admission_no"]
         ),
-        reason=row.reason,
-        cancel_reason=row.cancel_reason,
-        canceled_by=row.canceled_by,
-        reschedule_count=row.reschedule_count,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
+        reason=row["reason"],
+        cancel_reason=row["cancel_reason"],
+        canceled_by=None if canceled_by is None else CanceledBy(canceled_by),
+        reschedule_count=row["reschedule_count"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
     )
 
 
@@ -221,7 +226,7 @@ _SOME = (
 async def get_appointment_view(
     session: AsyncSession, appointment_id: int, tz: ZoneInfo
 ) -> AppointmentView:
-    rows = await execute_rows(session, _ONE, {"appointment_id": appointment_id})
+    rows = await fetch_records(session, _ONE, {"appointment_id": appointment_id})
     if not rows:
         raise NotFound(f"There is no appointment {appointment_id}.")
     return _view(rows[0], tz)
@@ -233,7 +238,7 @@ async def appointment_views(
     """Several appointments in one statement, in time order."""
     if not appointment_ids:
         return []
-    rows = await execute_rows(session, _SOME, {"ids": list(appointment_ids)})
+    rows = await fetch_records(session, _SOME, {"ids": list(appointment_ids)})
     return [_view(row, tz) for row in rows]
 
 
@@ -414,21 +419,31 @@ async def appointment_page(
         where = _Position.OFFSET
     else:
         where = _Position.FIRST
-    rows = await execute_rows(
-        session, _page_statement(shape, filters.order, where, limit, True), params
+    estimate_key = f"appointments:{fingerprint}"
+    # Known to be past the exact-count limit within the last minute: not counted again.
+    known_large = remembered_estimate(estimate_key)
+    rows = await fetch_records(
+        session,
+        _page_statement(shape, filters.order, where, limit, known_large is None),
+        params,
     )
 
     has_next = len(rows) > limit
     items = [_view(row, tz) for row in rows[:limit]]
-    bounded, everything = _count_statements(shape)
-    counted = (
-        rows[0].bounded_total if rows else (await execute_rows(session, bounded, params))[0][0]
-    )
-    if counted <= EXACT_COUNT_LIMIT:
-        total, estimated = int(counted), False
+    if known_large is not None:
+        total, estimated = max(known_large, EXACT_COUNT_LIMIT + 1), True
     else:
-        estimate = await estimated_rows(session, f"appointments:{fingerprint}", everything, params)
-        total, estimated = max(estimate, int(counted)), True
+        bounded, everything = _count_statements(shape)
+        counted = (
+            rows[0]["bounded_total"]
+            if rows
+            else (await fetch_records(session, bounded, params))[0][0]
+        )
+        if counted <= EXACT_COUNT_LIMIT:
+            total, estimated = int(counted), False
+        else:
+            estimate = await estimated_rows(session, estimate_key, everything, params)
+            total, estimated = max(estimate, int(counted)), True
     next_cursor = None
     if has_next and items:
         last = items[-1]
@@ -484,7 +499,7 @@ async def appointments_between(
     if counselor_id is not None:
         params["counselor_id"] = counselor_id
     statement = _BETWEEN[(counselor_id is not None, active_only)]
-    return [_view(row, tz) for row in await execute_rows(session, statement, params)]
+    return [_view(row, tz) for row in await fetch_records(session, statement, params)]
 
 
 def _absence_view(row: Any) -> AbsenceView:

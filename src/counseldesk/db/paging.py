@@ -146,6 +146,14 @@ async def estimated_rows(
     return rows
 
 
+def remembered_estimate(cache_key: str) -> int | None:
+    """The estimate `estimated_rows` remembers under `cache_key`, if still fresh. Only counts
+    that went past EXACT_COUNT_LIMIT are estimated, so a remembered estimate also says that
+    counting again (up to the limit, on every page) would only be cut short again."""
+    cached = _estimates.get(cache_key)
+    return cached[1] if cached is not None and cached[0] > time.monotonic() else None
+
+
 def forget_estimates() -> None:
     """Drop the remembered estimates (tests that change the data under one filter)."""
     _estimates.clear()

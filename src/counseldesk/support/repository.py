@@ -24,8 +24,9 @@ Chat (`message_page`): the newest `limit` messages of a ticket from (ticket_id, 
 joined with the sender and the reply's outbox row (delivery state), returned oldest first.
 
 Statements are built once per shape and cached (`lru_cache`), every value bound — except filter
-values, which the planner must see (see `_Shape.conditions`) — and run on the session's
-connection past the ORM layer (`execute_rows`).
+values, which the planner must see (see `_Shape.conditions`). The pages run straight on
+asyncpg (`fetch_records`, db/records.py): no SQLAlchemy Row layer, and no BEGIN/COMMIT when
+the request does nothing else.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
+from asyncpg import Record
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
@@ -70,7 +72,9 @@ from counseldesk.db.paging import (
     estimated_rows,
     execute_rows,
     literal_int,
+    remembered_estimate,
 )
+from counseldesk.db.records import fetch_records
 from counseldesk.errors import InvalidInput, NotFound
 from counseldesk.staff.models import Counselor
 from counseldesk.students.models import Student
@@ -422,6 +426,8 @@ async def _search_mode(session: AsyncSession, text: str) -> tuple[SearchMode, in
     admission = _admission_range(text) is not None
     estimate_statement, capped = _search_statements(admission)
     params = _Search.params(text)
+    # Through SQLAlchemy on purpose: this also sends BEGIN, and the settings last only as long
+    # as their transaction, which the reads below then run in.
     await execute_rows(session, _SEARCH_SETTINGS, {})
     estimate = await estimated_rows(session, "search:" + text, estimate_statement, params)
     if estimate > SEARCH_WALK_ABOVE:
@@ -496,34 +502,35 @@ def _ticket_select(ticket: Any) -> Select[Any]:
     )
 
 
-def _ticket_view(row: Any) -> TicketView:
+def _ticket_view(row: Record) -> TicketView:
+    category_id = row["category_id"]
+    assignee_id = row["assigned_counselor_id"]
+    last_sender = row["last_sender_type"]
     return TicketView(
-        id=row.id,
-        subject=row.subject,
-        status=row.status,
-        priority=row.priority,
-        category=None
-        if row.category_id is None
-        else CategoryRef(id=row.category_id, name=row.category_name),
+        id=row["id"],
+        subject=row["subject"],
+        status=TicketStatus(row["status"]),
+        priority=TicketPriority(row["priority"]),
+        category=None if category_id is None else CategoryRef(category_id, row["category_name"]),
         student=StudentRef(
-            id=row.student_id,
-            full_name=row.student_name,
-            admission_no=row.admission_no,
-            telegram_user_id=row.telegram_user_id,
-            phone=row.phone,
-            year_of_study=row.year_of_study,
+            id=row["student_id"],
+            full_name=row["student_name"],
+            admission_no=row["admission_no"],
+            telegram_user_id=row["telegram_user_id"],
+            phone=row["phone"],
+            year_of_study=row["year_of_study"],
         ),
         assigned_counselor=None
-        if row.assigned_counselor_id is None
-        else CounselorRef(id=row.assigned_counselor_id, full_name=row.assignee_name),
-        last_activity_at=row.last_activity_at,
-        last_message_preview=row.last_message_preview,
-        last_sender_type=row.last_sender_type,
-        message_count=row.message_count,
-        unread_count=row.unread_count,
-        created_at=row.created_at,
-        closed_at=row.closed_at,
-        crisis_detected_at=row.crisis_detected_at,
+        if assignee_id is None
+        else CounselorRef(id=assignee_id, full_name=row["assignee_name"]),
+        last_activity_at=row["last_activity_at"],
+        last_message_preview=row["last_message_preview"],
+        last_sender_type=None if last_sender is None else SenderType(last_sender),
+        message_count=row["message_count"],
+        unread_count=row["unread_count"],
+        created_at=row["created_at"],
+        closed_at=row["closed_at"],
+        crisis_detected_at=row["crisis_detected_at"],
     )
 
 
@@ -531,7 +538,7 @@ _ONE_TICKET = _ticket_select(SupportTicket).where(SupportTicket.id == bindparam(
 
 
 async def get_ticket_view(session: AsyncSession, ticket_id: int, counselor_id: int) -> TicketView:
-    rows = await execute_rows(session, _ONE_TICKET, {"ticket_id": ticket_id, "me": counselor_id})
+    rows = await fetch_records(session, _ONE_TICKET, {"ticket_id": ticket_id, "me": counselor_id})
     if not rows:
         raise NotFound(f"Ticket {ticket_id} does not exist.")
     return _ticket_view(rows[0])
@@ -627,8 +634,13 @@ async def ticket_page(
     if filters.q:
         search, search_estimate = await _search_mode(session, filters.q)
     shape = _Shape.of(filters, search)
-    # A common search term is not counted: the planner's estimate of its matches stands in.
-    count = search is not SearchMode.WALK
+    viewer = counselor_id if filters.assigned is Assigned.MINE else ""
+    estimate_key = f"tickets:{fingerprint}:{viewer}"
+    # A common search term is not counted: the planner's estimate of its matches stands in. Nor
+    # are filters that went past the exact-count limit within the last minute: their estimate
+    # stands in until it expires, saving each page a scan of EXACT_COUNT_LIMIT index entries.
+    known_large = None if search is SearchMode.WALK else remembered_estimate(estimate_key)
+    count = search is not SearchMode.WALK and known_large is None
 
     if cursor is not None:
         position = decode_cursor(cursor, fingerprint)
@@ -644,24 +656,25 @@ async def ticket_page(
         where = _Position.OFFSET
     else:
         where = _Position.FIRST
-    rows = await execute_rows(session, _page_statement(shape, where, limit, count), params)
+    rows = await fetch_records(session, _page_statement(shape, where, limit, count), params)
 
     has_next = len(rows) > limit
     items = [_ticket_view(row) for row in rows[:limit]]
     bounded, everything = _count_statements(shape)
     if search is SearchMode.WALK:
         total, estimated = search_estimate, True
+    elif known_large is not None:
+        total, estimated = max(known_large, EXACT_COUNT_LIMIT + 1), True
     else:
         counted = (
-            rows[0].bounded_total if rows else (await execute_rows(session, bounded, params))[0][0]
+            rows[0]["bounded_total"]
+            if rows
+            else (await fetch_records(session, bounded, params))[0][0]
         )
         if counted <= EXACT_COUNT_LIMIT:
             total, estimated = counted, False
         else:
-            viewer = counselor_id if filters.assigned is Assigned.MINE else ""
-            estimate = await estimated_rows(
-                session, f"tickets:{fingerprint}:{viewer}", everything, params
-            )
+            estimate = await estimated_rows(session, estimate_key, everything, params)
             total, estimated = max(estimate, counted), True
     next_cursor = None
     if has_next and items:
@@ -715,32 +728,35 @@ def _message_columns(source: Any) -> list[Any]:
     ]
 
 
-def _message_view(row: Any) -> MessageView:
+def _message_view(row: Record) -> MessageView:
     delivery = None
-    if row.notification_status is not None:
-        status = _DELIVERY[row.notification_status]
-        error = row.last_error if status is Delivery.FAILED else None
-        if row.notification_status is NotificationStatus.CANCELLED:
+    notification_status = row["notification_status"]
+    if notification_status is not None:
+        status = _DELIVERY[NotificationStatus(notification_status)]
+        error = row["last_error"] if status is Delivery.FAILED else None
+        if notification_status == NotificationStatus.CANCELLED:
             error = error or "Delivery was cancelled."
-        delivery = DeliveryView(status=status, error=error, notification_id=row.notification_id)
+        delivery = DeliveryView(status=status, error=error, notification_id=row["notification_id"])
+    counselor_id = row["counselor_id"]
+    media_kind = row["media_kind"]
     return MessageView(
-        id=row.id,
-        ticket_id=row.ticket_id,
-        sender_type=row.sender_type,
+        id=row["id"],
+        ticket_id=row["ticket_id"],
+        sender_type=SenderType(row["sender_type"]),
         counselor=None
-        if row.counselor_id is None
-        else CounselorRef(id=row.counselor_id, full_name=row.counselor_name),
-        body=row.body,
-        is_internal=row.is_internal,
+        if counselor_id is None
+        else CounselorRef(id=counselor_id, full_name=row["counselor_name"]),
+        body=row["body"],
+        is_internal=row["is_internal"],
         media=None
-        if row.media_kind is None
+        if media_kind is None
         else MediaView(
-            kind=row.media_kind,
-            file_name=row.media_file_name,
-            mime_type=row.media_mime_type,
-            url=media_url(row.id),
+            kind=media_kind,
+            file_name=row["media_file_name"],
+            mime_type=row["media_mime_type"],
+            url=media_url(row["id"]),
         ),
-        created_at=row.created_at,
+        created_at=row["created_at"],
         delivery=delivery,
     )
 
@@ -754,7 +770,7 @@ _ONE_MESSAGE = (
 
 
 async def get_message_view(session: AsyncSession, message_id: int) -> MessageView:
-    rows = await execute_rows(session, _ONE_MESSAGE, {"message_id": message_id})
+    rows = await fetch_records(session, _ONE_MESSAGE, {"message_id": message_id})
     if not rows:
         raise NotFound(f"Message {message_id} does not exist.")
     return _message_view(rows[0])
@@ -832,11 +848,11 @@ async def message_page(
     if before is not None:
         params["before"] = before
     statement = _message_page_statement(before is not None, "offset" in params, limit)
-    rows = await execute_rows(session, statement, params)
+    rows = await fetch_records(session, statement, params)
     if not rows:
         raise NotFound(f"Ticket {ticket_id} does not exist.")
-    total = rows[0].message_count
-    found = [row for row in rows if row.id is not None]
+    total = rows[0]["message_count"]
+    found = [row for row in rows if row["id"] is not None]
     has_next = len(found) > limit
     items = [_message_view(row) for row in reversed(found[:limit])]
     next_cursor = None
