@@ -357,7 +357,6 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--connections", default="1,32")
     parser.add_argument("--only", default="", help="run only pages whose name contains this")
-    parser.add_argument("--pool-min", default="8")
     parser.add_argument("--pool-max", default="16")
     parser.add_argument("--web-processes", default="1", help="WEB_PROCESSES of the server")
     parser.add_argument("--redis", default="", help="REDIS_URL for the server (sessions)")
@@ -375,7 +374,6 @@ def main() -> None:
     targets = asyncio.run(pick_targets(args.database, tz))
     print(json.dumps({k: v for k, v in targets.items() if k != "cursors"}), flush=True)
     server_env = {
-        "DB_POOL_MIN": args.pool_min,
         "DB_POOL_MAX": args.pool_max,
         "WEB_PROCESSES": args.web_processes,
         "OFFICE_TIMEZONE": args.timezone,

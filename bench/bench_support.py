@@ -591,7 +591,6 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--connections", default="1,32")
     parser.add_argument("--only", default="", help="run only pages whose name contains this")
-    parser.add_argument("--pool-min", default="8")
     parser.add_argument("--pool-max", default="16")
     parser.add_argument(
         "--web-processes",
@@ -627,7 +626,6 @@ def main() -> None:
     wrk = ensure_wrk()
     print(json.dumps({k: v for k, v in targets.items() if k != "cursors"}), flush=True)
     server_env = {
-        "DB_POOL_MIN": args.pool_min,
         "DB_POOL_MAX": args.pool_max,
         "WEB_PROCESSES": args.web_processes,
     }

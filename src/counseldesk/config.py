@@ -35,10 +35,13 @@ class Settings(BaseSettings):
     var_dir: Path = Field(
         default=Path("var"), description="Where the embedded PostgreSQL and runtime files live."
     )
-    db_pool_min: int = Field(default=5, ge=1, description="Connections kept open in the pool.")
-    db_pool_max: int = Field(default=20, ge=1, description="Most connections the pool opens.")
-    db_idle_timeout: float = Field(
-        default=30.0,
+    db_pool_max: int = Field(
+        default=20,
+        ge=1,
+        description="Most connections the pool opens; it keeps those it opened for reuse.",
+    )
+    db_connection_max_age: float = Field(
+        default=300.0,
         gt=0,
         description="Seconds after which a pooled connection is replaced on its next checkout.",
     )

@@ -51,7 +51,7 @@ class Arena:
 @pytest.fixture
 async def arena(database_url: str) -> AsyncIterator[Arena]:
     # A pool as large as the crowd, so every booking really holds its own transaction at once.
-    db = Database.from_url(database_url, make_settings(db_pool_min=RACERS, db_pool_max=RACERS))
+    db = Database.from_url(database_url, make_settings(db_pool_max=RACERS))
     arena = Arena(db)
     async with db.unit_of_work() as session:
         for _ in range(2):

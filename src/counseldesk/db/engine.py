@@ -21,10 +21,16 @@ from counseldesk.realtime.events import EventSink, take_events
 def create_engine(url: str, settings: Settings) -> AsyncEngine:
     return create_async_engine(
         to_asyncpg_url(url),
-        pool_size=settings.db_pool_min,
-        max_overflow=max(settings.db_pool_max - settings.db_pool_min, 0),
+        # Every connection opened is kept: SQLAlchemy closes "overflow" connections as soon as
+        # they are returned, so a pool smaller than the load's concurrency opened and closed
+        # connections all the time, each new one paying for its backend process, type lookups
+        # and five planned-from-scratch executions of every statement. Measured at 32 clients:
+        # a third of the inbox's throughput. The pool still opens connections only on demand.
+        pool_size=settings.db_pool_max,
+        max_overflow=0,
         pool_timeout=settings.db_pool_timeout,
-        pool_recycle=settings.db_idle_timeout,
+        # A replaced connection loses its prepared statements and plans: minutes, not seconds.
+        pool_recycle=settings.db_connection_max_age,
         connect_args={
             "timeout": settings.db_connect_timeout,
             "server_settings": {"application_name": "counseldesk", "timezone": "UTC"},
