@@ -40,6 +40,7 @@ from urllib.parse import urlencode
 
 import asyncpg
 import httpx
+from cpu_usage import Snapshot, per_request
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -77,6 +78,10 @@ class Result:
     load_avg: float
     items: int | None = None
     total: int | None = None
+    # CPU milliseconds per request during the measured run (bench/cpu_usage.py).
+    cpu_machine_ms: float | None = None
+    cpu_web_ms: float | None = None
+    cpu_postgres_ms: float | None = None
 
 
 @dataclass
@@ -350,7 +355,9 @@ def measure_page(
     """One page at one concurrency: a warm-up run, then the measured one. `body` is what the
     page answered (its items and total go into the result)."""
     run_wrk(wrk, base, url, cookie, connections, warmup, script)
+    before = Snapshot.take()
     data = run_wrk(wrk, base, url, cookie, connections, seconds, script)
+    cpu = per_request(before, Snapshot.take(), data["requests"])
     return Result(
         name=name,
         url=url,
@@ -366,6 +373,9 @@ def measure_page(
         load_avg=round(load_avg(), 2),
         items=len(body.get("items", [])) if isinstance(body, dict) else None,
         total=body.get("total") if isinstance(body, dict) else None,
+        cpu_machine_ms=cpu["machine"],
+        cpu_web_ms=cpu["web"],
+        cpu_postgres_ms=cpu["postgres"],
     )
 
 
@@ -556,13 +566,15 @@ async def measure_ours_db(database: str, t: dict[str, Any], runs: int) -> list[S
 def http_table(results: list[Result]) -> list[str]:
     """The through-HTTP results as markdown table lines."""
     lines = [
-        "| page | conns | req/s | p50 ms | p95 ms | p99 ms | max ms | errors | load |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| page | conns | req/s | p50 ms | p95 ms | p99 ms | max ms | errors | load "
+        "| CPU ms/req: machine | web | PostgreSQL |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         lines.append(
             f"| {r.name} | {r.connections} | {r.requests_per_s:,.0f} | {r.p50_ms:.2f} | "
-            f"{r.p95_ms:.2f} | {r.p99_ms:.2f} | {r.max_ms:.1f} | {r.errors} | {r.load_avg:.1f} |"
+            f"{r.p95_ms:.2f} | {r.p99_ms:.2f} | {r.max_ms:.1f} | {r.errors} | {r.load_avg:.1f} "
+            f"| {r.cpu_machine_ms} | {r.cpu_web_ms} | {r.cpu_postgres_ms} |"
         )
     return lines
 
