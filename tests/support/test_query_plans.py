@@ -193,6 +193,10 @@ async def _inbox_plan(
         ({}, "ix_support_tickets_activity"),
         ({"status": TicketStatus.OPEN}, "ix_support_tickets_status_activity"),
         ({"priority": TicketPriority.URGENT}, "ix_support_tickets_priority_activity"),
+        (
+            {"status": TicketStatus.OPEN, "priority": TicketPriority.URGENT},
+            "ix_support_tickets_status_priority_activity",
+        ),
         ({"category_id": "rare"}, "ix_support_tickets_category_activity"),
         ({"assigned": Assigned.MINE}, "ix_support_tickets_assignee_activity"),
         ({"assigned": Assigned.UNASSIGNED}, "ix_support_tickets_unassigned_activity"),

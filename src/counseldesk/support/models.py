@@ -85,6 +85,17 @@ class SupportTicket(Base):
             text("id DESC"),
             postgresql_include=["priority", "category_id", "assigned_counselor_id"],
         ),
+        # The triage view (open and urgent, say): status and priority together. With the
+        # status index alone, the page's count walked every open ticket to find the few urgent
+        # ones (18,000 entries for 540 on the benchmark data, 2.8 ms a page).
+        Index(
+            "ix_support_tickets_status_priority_activity",
+            "status",
+            "priority",
+            text("last_activity_at DESC"),
+            text("id DESC"),
+            postgresql_include=["category_id", "assigned_counselor_id"],
+        ),
         Index(
             "ix_support_tickets_priority_activity",
             "priority",
