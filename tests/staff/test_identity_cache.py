@@ -76,6 +76,23 @@ def test_forgetting_one_session_or_all_of_a_counselor() -> None:
     assert cache.get("b1") == _staff(2)
 
 
+def test_an_ended_session_is_not_put_back_by_a_lookup_that_was_already_running() -> None:
+    clock = Clock()
+    cache = IdentityCache(5, clock=clock)
+    cache.forget("ended")  # logout here, while another request was looking the session up
+    cache.forget_counselor(7, keep="kept")  # a password change keeps the changer's session
+    cache.put("ended", _staff(1))
+    cache.put("other-of-7", _staff(7))
+    cache.put("kept", _staff(7))
+    assert cache.get("ended") is None
+    assert cache.get("other-of-7") is None
+    assert cache.get("kept") == _staff(7)
+
+    clock.now += 5  # later lookups (they read the store anew) are remembered again
+    cache.put("other-of-7", _staff(7))
+    assert cache.get("other-of-7") == _staff(7)
+
+
 def test_the_oldest_entries_make_room_beyond_the_bound() -> None:
     cache = IdentityCache(5, max_entries=3)
     for i in range(5):
@@ -120,7 +137,7 @@ async def test_a_session_due_for_its_refresh_is_looked_up_and_refreshed(
             .where(StaffSession.token_hash == digest)
             .values(last_seen_at=an_hour_ago)
         )
-    runtime.identities.forget(digest)
+    assert runtime.identities.get(digest) is None  # logging in does not fill the cache
 
     assert (await client.get("/api/auth/me")).status_code == 200
 

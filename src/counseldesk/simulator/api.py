@@ -26,7 +26,7 @@ from counseldesk.simulator.schemas import (
     StudentsOut,
     TextIn,
 )
-from counseldesk.staff.deps import StaffAdmin
+from counseldesk.staff.deps import CurrentAdmin, StaffAdmin
 from counseldesk.web.deps import SessionDep
 
 router = APIRouter(prefix="/simulator/api", include_in_schema=False)
@@ -52,7 +52,7 @@ async def list_students(
 
 
 @router.post("/users", status_code=201)
-async def create_student(body: NewStudentIn, admin: StaffAdmin, emulator: EmulatorDep) -> Json:
+async def create_student(body: NewStudentIn, admin: CurrentAdmin, emulator: EmulatorDep) -> Json:
     return await emulator.create_user(
         first_name=body.first_name, last_name=body.last_name, username=body.username
     )
@@ -60,7 +60,7 @@ async def create_student(body: NewStudentIn, admin: StaffAdmin, emulator: Emulat
 
 @router.put("/users/{user_id}")
 async def open_student(
-    user_id: int, admin: StaffAdmin, emulator: EmulatorDep, session: SessionDep
+    user_id: int, admin: CurrentAdmin, emulator: EmulatorDep, session: SessionDep
 ) -> Json:
     """Make sure the emulator knows this student (idempotent)."""
     return await service.do_open_in_emulator(session, emulator, user_id)
@@ -107,20 +107,20 @@ async def chat_feed(
 
 
 @router.post("/users/{user_id}/messages", status_code=201)
-async def send_text(user_id: int, body: TextIn, admin: StaffAdmin, emulator: EmulatorDep) -> Json:
+async def send_text(user_id: int, body: TextIn, admin: CurrentAdmin, emulator: EmulatorDep) -> Json:
     return await emulator.send_text(user_id, body.text)
 
 
 @router.post("/users/{user_id}/contact", status_code=201)
 async def share_contact(
-    user_id: int, body: ContactIn, admin: StaffAdmin, emulator: EmulatorDep
+    user_id: int, body: ContactIn, admin: CurrentAdmin, emulator: EmulatorDep
 ) -> Json:
     return await emulator.share_contact(user_id, body.phone_number)
 
 
 @router.post("/users/{user_id}/callback", status_code=201)
 async def press_button(
-    user_id: int, body: CallbackIn, admin: StaffAdmin, emulator: EmulatorDep
+    user_id: int, body: CallbackIn, admin: CurrentAdmin, emulator: EmulatorDep
 ) -> Json:
     return await emulator.press_button(user_id, body.message_id, body.data)
 
@@ -128,7 +128,7 @@ async def press_button(
 @router.post("/users/{user_id}/media", status_code=201)
 async def send_media(
     user_id: int,
-    admin: StaffAdmin,
+    admin: CurrentAdmin,
     emulator: EmulatorDep,
     kind: Annotated[Literal["photo", "document", "voice"], Form()],
     file: Annotated[UploadFile, File()],

@@ -169,6 +169,10 @@ async def get_optional_counselor(
         runtime.identities.forget_counselor(staff.id)
         _remember(request, None)
         return None
+    fresh = StaffIdentity.of(counselor)
+    if fresh != staff:  # a new name, say: pages show the row's, the cache forgets the old one
+        runtime.identities.forget_counselor(staff.id)
+        _remember(request, fresh)
     return counselor
 
 

@@ -70,6 +70,11 @@ class IdentityCache:
         self.max_entries = max_entries
         self._clock = clock
         self._entries: dict[str, _Entry] = {}
+        # Sessions ended here lately, and counselors whose sessions were ended (but for the one
+        # kept), each until when: a lookup that was already running, or that read the store
+        # before the ending committed, must not put them back.
+        self._ended: dict[str, float] = {}
+        self._ended_counselors: dict[int, tuple[float, str | None]] = {}
 
     def get(self, digest: str) -> StaffIdentity | None:
         entry = self._entries.get(digest)
@@ -86,14 +91,24 @@ class IdentityCache:
         lifetime = self.ttl if at_most is None else min(self.ttl, at_most)
         if lifetime <= 0:
             return
+        now = self._clock()
+        if self._ended.get(digest, now) > now:
+            return
+        ended = self._ended_counselors.get(identity.id)
+        if ended is not None and ended[0] > now and digest != ended[1]:
+            return
         self._entries.pop(digest, None)
         while len(self._entries) >= self.max_entries:
             # Dicts keep insertion order: the first entry is the oldest.
             del self._entries[next(iter(self._entries))]
-        self._entries[digest] = _Entry(identity, self._clock() + lifetime)
+        self._entries[digest] = _Entry(identity, now + lifetime)
 
     def forget(self, digest: str) -> None:
         self._entries.pop(digest, None)
+        if len(self._ended) >= self.max_entries:
+            now = self._clock()
+            self._ended = {d: until for d, until in self._ended.items() if until > now}
+        self._ended[digest] = self._clock() + self.ttl
 
     def forget_counselor(self, counselor_id: int, *, keep: str | None = None) -> None:
         """Forget every session of a counselor, except the one whose digest is `keep`."""
@@ -101,6 +116,8 @@ class IdentityCache:
             d for d, e in self._entries.items() if e.identity.id == counselor_id and d != keep
         ]:
             del self._entries[digest]
+        # One mark per counselor: an office's worth at most.
+        self._ended_counselors[counselor_id] = (self._clock() + self.ttl, keep)
 
     def __len__(self) -> int:
         return len(self._entries)
