@@ -49,8 +49,11 @@ def render(
     statement: ClauseElement, dialect: Dialect, params: dict[str, Any]
 ) -> tuple[str, list[Any]]:
     """The SQL (late-rendered constants and expanding IN lists filled in) and its arguments."""
-    expanded = _compile(statement, dialect).construct_expanded_state(params)  # type: ignore[attr-defined]
-    processors = expanded.processors
+    compiled = _compile(statement, dialect)
+    expanded = compiled.construct_expanded_state(params)  # type: ignore[attr-defined]
+    # As SQLAlchemy's own execution does: the statement's bind processors (an enum member to
+    # its label, a custom type to what the driver takes), then those of expanded IN lists.
+    processors = {**compiled._bind_processors, **expanded.processors}  # type: ignore[attr-defined]
     arguments = []
     for name in expanded.positiontup or ():
         value = expanded.parameters[name]
@@ -68,5 +71,13 @@ async def fetch_records(
     connection = await session.connection()
     sql, arguments = render(statement, connection.dialect, params)
     raw = await connection.get_raw_connection()
-    records: list[Record] = await raw.driver_connection.fetch(sql, *arguments)  # type: ignore[union-attr]
+    driver = raw.driver_connection
+    try:
+        records: list[Record] = await driver.fetch(sql, *arguments)  # type: ignore[union-attr]
+    except BaseException:
+        # SQLAlchemy never saw this statement, so it cannot tell a lost connection (PostgreSQL
+        # restarted) from a failed query: a closed one is dropped here, not returned to the pool.
+        if driver is None or driver.is_closed():
+            await connection.invalidate()
+        raise
     return records
