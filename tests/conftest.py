@@ -26,7 +26,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from counseldesk.config import Settings
-from counseldesk.db import migrate
+from counseldesk.db import migrate, paging
 from counseldesk.db.embedded import EmbeddedPostgres
 from counseldesk.db.engine import Database, create_engine
 from counseldesk.db.urls import to_asyncpg_url
@@ -201,6 +201,13 @@ async def client(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         yield client
+
+
+@pytest.fixture(autouse=True)
+def _fresh_estimates() -> None:
+    """Row estimates are remembered per process for a minute, and a remembered one now decides
+    whether a page counts at all: no test may inherit another's."""
+    paging.forget_estimates()
 
 
 # --- staff: password hashing, logged-in clients ------------------------------------------------

@@ -16,7 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from counseldesk.appointments import repository
 from counseldesk.appointments.models import AppointmentStatus
 from counseldesk.appointments.repository import AppointmentFilters, Order
-from counseldesk.db import paging
 from counseldesk.db.paging import Cursor, encode_cursor
 from counseldesk.errors import InvalidInput
 from counseldesk.staff.models import Counselor
@@ -27,11 +26,6 @@ from tests.query_plans import Plan
 TZ = ZoneInfo("Africa/Nairobi")
 APPOINTMENTS = 20_000
 COUNSELORS = 40
-
-
-@pytest.fixture(autouse=True)
-def _fresh_estimates() -> None:
-    paging.forget_estimates()
 
 
 @dataclass
