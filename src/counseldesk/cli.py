@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import socket
 import sys
 from collections.abc import Awaitable, Callable
@@ -36,6 +37,16 @@ def _setup_logging(settings: Settings) -> None:
     # and the simulator's calls: hundreds a minute that would bury what matters).
     logging.getLogger("pgserver").setLevel(logging.WARNING)
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    for old, now in RETIRED_SETTINGS.items():
+        if old in os.environ:
+            logging.getLogger("counseldesk").warning("%s is no longer read: %s", old, now)
+
+
+# Settings that were renamed or removed, and what to set instead; ignored, but named at start.
+RETIRED_SETTINGS = {
+    "DB_POOL_MIN": "the pool keeps every connection it opens, up to DB_POOL_MAX",
+    "DB_IDLE_TIMEOUT": "use DB_CONNECTION_MAX_AGE (seconds a connection is reused)",
+}
 
 
 def _run_async(main: Callable[[Runtime], Awaitable[T]], *, migrate_first: bool = False) -> T:
