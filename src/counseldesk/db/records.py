@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from asyncpg import Record
+from asyncpg import PostgresError, Record
 from sqlalchemy.engine.interfaces import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.compiler import Compiled
@@ -74,10 +74,12 @@ async def fetch_records(
     driver = raw.driver_connection
     try:
         records: list[Record] = await driver.fetch(sql, *arguments)  # type: ignore[union-attr]
-    except BaseException:
+    except BaseException as error:
         # SQLAlchemy never saw this statement, so it cannot tell a lost connection (PostgreSQL
-        # restarted) from a failed query: a closed one is dropped here, not returned to the pool.
-        if driver is None or driver.is_closed():
+        # restarted) from a failed query. Only an error PostgreSQL itself reported on a live
+        # connection leaves it usable; after anything else (closed, a protocol or network
+        # error, a cancelled read) it is dropped here rather than handed out again.
+        if driver is None or driver.is_closed() or not isinstance(error, PostgresError):
             await connection.invalidate()
         raise
     return records
