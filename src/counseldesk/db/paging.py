@@ -133,16 +133,15 @@ async def estimated_rows(
     session: AsyncSession, cache_key: str, statement: Select[Any], params: dict[str, Any]
 ) -> int:
     """The planner's row estimate for `statement`, remembered for ESTIMATE_TTL_SECONDS."""
-    now = time.monotonic()
-    cached = _estimates.get(cache_key)
-    if cached is not None and cached[0] > now:
-        return cached[1]
+    remembered = remembered_estimate(cache_key)
+    if remembered is not None:
+        return remembered
     plan = (await execute_rows(session, _ExplainJSON(statement), params))[0][0]
     # asyncpg hands back json text, unless a JSON codec is installed on the connection.
     rows = int((json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"]["Plan Rows"])
     if len(_estimates) > 10_000:  # filters are few; search terms are not
         _estimates.clear()
-    _estimates[cache_key] = (now + ESTIMATE_TTL_SECONDS, rows)
+    _estimates[cache_key] = (time.monotonic() + ESTIMATE_TTL_SECONDS, rows)
     return rows
 
 
