@@ -50,6 +50,12 @@ def test_two_processes_share_the_port_and_stop_together(database_url: str, tmp_p
             time.sleep(0.2)
         assert url is not None, log_path.read_text()
         assert len(_children(process.pid)) == 2
+        # Each process set up its garbage collector for serving (ops/collector.py).
+        deadline = time.monotonic() + 10
+        while log_path.read_text().count("start-up objects frozen") < 2:
+            assert time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.1)
+        assert "thresholds (50000, 20, 20)" in log_path.read_text()
 
         with httpx.Client(base_url=url, timeout=10) as client:
             for _ in range(6):  # new connections, spread by the kernel over both processes

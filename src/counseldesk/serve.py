@@ -19,6 +19,7 @@ import uvicorn
 from aiogram import Bot, Dispatcher
 
 from counseldesk.bot_app import configure_bot, create_dispatcher
+from counseldesk.ops import collector
 from counseldesk.runtime import Runtime
 from counseldesk.telegram.bot_factory import create_bot
 from counseldesk.telegram.emulator.server import EmulatorServer
@@ -163,8 +164,10 @@ async def run_parts(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, system.stopping.set)
+    collector.tune_for_serving()
     try:
         await system.start()
+        collector.freeze_startup_objects()
         if on_started is not None:
             on_started(system)
         await system.wait()
