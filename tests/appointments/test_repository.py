@@ -184,9 +184,21 @@ async def test_a_page_number_finds_its_first_key_in_the_index(
         session, filters, TZ, limit=20, cursor=walked.next_cursor
     )
     assert [a.id for a in deep.items] == [a.id for a in following.items]
-    plan = await _page_plan(session, engine, filters, page=20)
-    anchors = [n for n in plan.nodes() if n.get("Index Name") == "ix_appointments_counselor_starts"]
-    assert len(anchors) >= 2, plan.sql  # the anchor's walk and the page's
+    plans = await query_plans.plans(
+        session, engine, lambda: repository.appointment_page(session, filters, TZ, page=20)
+    )
+    # Two statements: page 20's first key, by walking the index's entries, then the page from it.
+    anchor, page = plans
+    for plan in plans:
+        assert not plan.unbounded_seq_scans() & {"appointments", "students"}, plan.sql
+        assert "ix_appointments_counselor_starts" in plan.indexes, plan.sql
+    assert "JOIN" not in anchor.sql
+    starts = [
+        n.get("Index Cond", "")
+        for n in page.nodes()
+        if n.get("Index Name") == "ix_appointments_counselor_starts"
+    ]
+    assert any("ROW(starts_at, id) >=" in c for c in starts), starts
 
 
 async def test_large_totals_are_estimates_small_ones_exact(

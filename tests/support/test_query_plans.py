@@ -251,17 +251,28 @@ async def test_a_cursor_starts_inside_the_index(
     assert any("ROW(last_activity_at, id) <" in c for c in conditions), conditions
 
 
-async def test_a_page_number_finds_its_key_in_the_index(
+async def test_a_page_number_finds_its_key_in_the_index_then_reads_from_it(
     session: AsyncSession, engine: AsyncEngine, office: Office
 ) -> None:
-    plan = await _inbox_plan(session, engine, office, page=20)
-    anchors = [
-        n
-        for n in plan.nodes()
-        if n.get("Index Name") == "ix_support_tickets_activity" and "Index Cond" not in n
+    plans = await query_plans.plans(
+        session,
+        engine,
+        lambda: repository.ticket_page(session, office.me.id, InboxFilters(), page=20),
+    )
+    _no_table_scans(plans)
+    anchor, page = plans
+    # The anchor: page 20's first key, by skipping entries of the index (only its columns read).
+    walked = [n for n in anchor.nodes() if n.get("Index Name") == "ix_support_tickets_activity"]
+    assert walked, anchor.sql
+    assert {n["Node Type"] for n in walked} == {"Index Only Scan"}
+    assert "support_tickets_1" not in anchor.sql and "JOIN" not in anchor.sql
+    # The page: from that key on, inside the same index, like a cursor.
+    conditions = [
+        n.get("Index Cond", "")
+        for n in page.nodes()
+        if n.get("Index Name") == "ix_support_tickets_activity"
     ]
-    assert anchors, plan.sql
-    assert {n["Node Type"] for n in anchors} <= {"Index Only Scan", "Index Scan"}
+    assert any("ROW(last_activity_at, id) <=" in c for c in conditions), conditions
 
 
 async def test_a_rare_search_term_is_looked_up_in_every_full_text_index(

@@ -8,7 +8,8 @@ No N+1: 100 appointments cost what 1 costs.
 - Keyset cursors on (starts_at, id), encoded like the support inbox's (`support/repository.py`):
   the next page starts right there in the index, at any depth.
 - `page=N` without a cursor finds page N's first key with an index scan (OFFSET over index
-  entries, not over joined rows), then reads the page as a cursor would.
+  entries, not over joined rows; a statement of its own), then reads the page from that key as
+  a cursor would.
 - Totals: exact up to EXACT_COUNT_LIMIT, beyond that the planner's estimate (cached a minute).
 
 Statements are built once per shape (which filters, which direction, how the page is found,
@@ -248,7 +249,7 @@ async def appointment_views(
 class _Position(enum.Enum):
     FIRST = "first"  # page 1
     AFTER = "after"  # a cursor: strictly after its key
-    OFFSET = "offset"  # page=N: from the key N - 1 pages along
+    FROM = "from"  # page=N: from its first key (found by _anchor_statement) on
 
 
 @dataclass(frozen=True)
@@ -300,6 +301,23 @@ def _order(order: Order) -> tuple[ColumnElement[Any], ...]:
     return (Appointment.starts_at.asc(), Appointment.id.asc())
 
 
+@lru_cache(maxsize=256)
+def _anchor_statement(shape: _Shape, order: Order) -> Select[Any]:
+    """Page N's first key: skip (N - 1) * limit entries of the index, reading only keys.
+
+    Its own statement, as for the inbox (support/repository.py, `_anchor_statement`): a prepared
+    statement with an OFFSET never gets a cached plan, and the page's joins would be planned
+    again on every request.
+    """
+    return (
+        select(Appointment.starts_at, Appointment.id)
+        .where(*shape.conditions())
+        .order_by(*_order(order))
+        .offset(bindparam("offset", type_=Integer))
+        .limit(literal_int(1))
+    )
+
+
 @lru_cache(maxsize=512)
 def _page_statement(
     shape: _Shape, order: Order, position: _Position, limit: int, count: bool
@@ -308,25 +326,14 @@ def _page_statement(
     key = tuple_(Appointment.starts_at, Appointment.id)
     descending = order is Order.DESC
     keyset: list[ColumnElement[bool]] = []
-    if position is _Position.AFTER:
-        after = tuple_(
+    if position is not _Position.FIRST:
+        start = tuple_(
             bindparam("after_at", type_=_INSTANT), bindparam("after_id", type_=BigInteger)
         )
-        keyset.append(key < after if descending else key > after)
-    elif position is _Position.OFFSET:
-        # Page N's first key: skip (N - 1) * limit entries of the index, reading only keys.
-        anchor = (
-            select(Appointment.starts_at, Appointment.id)
-            .where(*conditions)
-            .order_by(*_order(order))
-            .offset(bindparam("offset", type_=Integer))
-            .limit(literal_int(1))
-            .cte("anchor")
-        )
-        first = tuple_(
-            select(anchor.c.starts_at).scalar_subquery(), select(anchor.c.id).scalar_subquery()
-        )
-        keyset.append(key <= first if descending else key >= first)
+        if position is _Position.AFTER:
+            keyset.append(key < start if descending else key > start)
+        else:
+            keyset.append(key <= start if descending else key >= start)
     # The page's keys from the index, then those rows by primary key with their people.
     keys = (
         select(Appointment.id)
@@ -415,18 +422,26 @@ async def appointment_page(
         page = position.page
         where = _Position.AFTER
     elif page > 1:
-        params["offset"] = (page - 1) * limit
-        where = _Position.OFFSET
+        where = _Position.FROM
+        anchor = await fetch_records(
+            session,
+            _anchor_statement(shape, filters.order),
+            {**params, "offset": (page - 1) * limit},
+        )
+        if anchor:
+            params["after_at"], params["after_id"] = anchor[0]
     else:
         where = _Position.FIRST
     estimate_key = f"appointments:{fingerprint}"
     # Known to be past the exact-count limit within the last minute: not counted again.
     known_large = remembered_estimate(estimate_key)
-    rows = await fetch_records(
-        session,
-        _page_statement(shape, filters.order, where, limit, known_large is None),
-        params,
-    )
+    rows: list[Record] = []
+    if where is not _Position.FROM or "after_id" in params:  # else: past the last page
+        rows = await fetch_records(
+            session,
+            _page_statement(shape, filters.order, where, limit, known_large is None),
+            params,
+        )
 
     has_next = len(rows) > limit
     items = [_view(row, tz) for row in rows[:limit]]

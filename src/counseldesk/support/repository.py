@@ -10,9 +10,10 @@ student, assignee, the viewing counselor's unread count — plus a bounded count
   capped at UNREAD_CAP). 20 tickets cost what 1 costs: no N+1.
 - Cursors carry the last row's key: the next page starts right there in the index, at any depth.
 - `page=N` without a cursor first finds page N's first key with an index-only scan (OFFSET over
-  index entries, not over joined rows), then reads the page like a cursor would. That is still
-  linear in N — about 70 ms per million entries here — an order of magnitude cheaper than the
-  seed's OFFSET, and the dashboard never does it: it follows `next_cursor`.
+  index entries, not over joined rows; a statement of its own), then reads the page from that
+  key like a cursor would. That is still linear in N — about 70 ms per million entries here —
+  an order of magnitude cheaper than the seed's OFFSET, and the dashboard never does it: it
+  follows `next_cursor`.
 - Totals: counted exactly up to EXACT_COUNT_LIMIT rows (cheap by construction); beyond that
   the planner's estimate (EXPLAIN of the count), cached for a minute, marked as an estimate.
 
@@ -547,7 +548,26 @@ async def get_ticket_view(session: AsyncSession, ticket_id: int, counselor_id: i
 class _Position(enum.Enum):
     FIRST = "first"  # page 1
     AFTER = "after"  # a cursor: strictly after its key
-    OFFSET = "offset"  # page=N: from the key N - 1 pages down
+    FROM = "from"  # page=N: from its first key (found by _anchor_statement) on
+
+
+@lru_cache(maxsize=256)
+def _anchor_statement(shape: _Shape) -> Select[Any]:
+    """Page N's first key: skip (N - 1) * limit entries of a keyset index. Only columns the index
+    holds are read, so this is an index-only scan, not a walk over table rows.
+
+    A statement of its own, not a subquery of the page: PostgreSQL cannot cost an OFFSET it does
+    not know, so a prepared statement with one never gets a cached plan, and the page's joins
+    were planned again on every request (~1 ms). This one is cheap to plan each time, and the
+    page statement it feeds keeps its cached plan.
+    """
+    return (
+        select(SupportTicket.last_activity_at, SupportTicket.id)
+        .where(*shape.conditions())
+        .order_by(*_ACTIVITY_ORDER)
+        .offset(bindparam("offset", type_=Integer))
+        .limit(literal_int(1))
+    )
 
 
 @lru_cache(maxsize=512)
@@ -555,30 +575,12 @@ def _page_statement(shape: _Shape, position: _Position, limit: int, count: bool)
     conditions = shape.conditions()
     key = tuple_(SupportTicket.last_activity_at, SupportTicket.id)
     keyset: list[ColumnElement[bool]] = []
-    if position is _Position.AFTER:
-        after = tuple_(
+    if position is not _Position.FIRST:
+        start = tuple_(
             bindparam("after_at", type_=SupportTicket.last_activity_at.type),
             bindparam("after_id", type_=BigInteger),
         )
-        keyset.append(key < after)
-    elif position is _Position.OFFSET:
-        # Page N's first key: skip (N - 1) * limit entries of a keyset index. Only columns the
-        # index holds are read, so this is an index-only scan, not a walk over table rows.
-        anchor = (
-            select(SupportTicket.last_activity_at, SupportTicket.id)
-            .where(*conditions)
-            .order_by(*_ACTIVITY_ORDER)
-            .offset(bindparam("offset", type_=Integer))
-            .limit(literal_int(1))
-            .cte("anchor")
-        )
-        keyset.append(
-            key
-            <= tuple_(
-                select(anchor.c.last_activity_at).scalar_subquery(),
-                select(anchor.c.id).scalar_subquery(),
-            )
-        )
+        keyset.append(key < start if position is _Position.AFTER else key <= start)
     # The page's keys first (index-only, whatever the filters), then its rows by primary key,
     # then the joins and unread counts for just those rows.
     keys = (
@@ -652,11 +654,17 @@ async def ticket_page(
         page = position.page
         where = _Position.AFTER
     elif page > 1:
-        params["offset"] = (page - 1) * limit
-        where = _Position.OFFSET
+        where = _Position.FROM
+        anchor = await fetch_records(
+            session, _anchor_statement(shape), {**params, "offset": (page - 1) * limit}
+        )
+        if anchor:
+            params["after_at"], params["after_id"] = anchor[0]
     else:
         where = _Position.FIRST
-    rows = await fetch_records(session, _page_statement(shape, where, limit, count), params)
+    rows: list[Record] = []
+    if where is not _Position.FROM or "after_id" in params:  # else: past the last page
+        rows = await fetch_records(session, _page_statement(shape, where, limit, count), params)
 
     has_next = len(rows) > limit
     items = [_ticket_view(row) for row in rows[:limit]]
