@@ -302,7 +302,7 @@ def _order(order: Order) -> tuple[ColumnElement[Any], ...]:
 
 
 @lru_cache(maxsize=256)
-def _anchor_statement(shape: _Shape, order: Order) -> Select[Any]:
+def _anchor_statement(shape: _Shape, order: Order) -> Select[datetime, int]:
     """Page N's first key: skip (N - 1) * limit entries of the index, reading only keys.
 
     Its own statement, as for the inbox (support/repository.py, `_anchor_statement`): a prepared

@@ -552,7 +552,7 @@ class _Position(enum.Enum):
 
 
 @lru_cache(maxsize=256)
-def _anchor_statement(shape: _Shape) -> Select[Any]:
+def _anchor_statement(shape: _Shape) -> Select[datetime, int]:
     """Page N's first key: skip (N - 1) * limit entries of a keyset index. Only columns the index
     holds are read, so this is an index-only scan, not a walk over table rows.
 
