@@ -962,9 +962,9 @@ async def _many_tickets(session: AsyncSession, count: int, counselor: Counselor)
         # page=N finds its first key on its own, then reads the page from it (see
         # repository._anchor_statement for why that is two statements).
         (f"{API}/tickets?page=2&limit=5", 6, 2),
-        # Search also sets its transaction's planner options and counts its matches (capped)
-        # to choose how to find them.
-        (f"{API}/tickets?q=ticket", 1, 3),
+        # Search also sets its transaction's planner options, collects the matching ids
+        # (capped, to choose how to find them), then lets the page statement keep its plan.
+        (f"{API}/tickets?q=ticket", 1, 4),
     ],
 )
 async def test_an_inbox_page_costs_the_same_statements_for_1_or_20_tickets(

@@ -165,8 +165,8 @@ async def test_a_rare_term_is_collected_with_an_exact_total(
 ) -> None:
     ticket = await make_ticket(session)
     await add_message(session, ticket, "my landlord again")
-    mode, _ = await repository._search_mode(session, "landlord")
-    assert mode is SearchMode.COLLECT
+    mode, _, matched = await repository._search_mode(session, "landlord")
+    assert (mode, matched) == (SearchMode.COLLECT, [ticket.id])
     page = await repository.ticket_page(session, counselor.id, InboxFilters(q="landlord"))
     assert ([t.id for t in page.items], page.total, page.total_is_estimate) == (
         [ticket.id],
@@ -180,8 +180,8 @@ async def test_a_term_with_more_matches_than_the_cap_is_walked(
 ) -> None:
     tickets = [await make_ticket(session, subject=f"Fees problem {i}") for i in range(3)]
     monkeypatch.setattr(repository, "SEARCH_COLLECT_CAP", 2)
-    mode, _ = await repository._search_mode(session, "fees")
-    assert mode is SearchMode.WALK
+    mode, _, matched = await repository._search_mode(session, "fees")
+    assert (mode, matched) == (SearchMode.WALK, None)
     page = await repository.ticket_page(session, counselor.id, InboxFilters(q="fees"))
     assert [t.id for t in page.items] == [t.id for t in reversed(tickets)]
     assert page.total_is_estimate is True
@@ -191,8 +191,8 @@ async def test_a_term_the_planner_knows_is_common_is_walked_without_counting(
     session: AsyncSession, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(repository, "SEARCH_WALK_ABOVE", -1)
-    mode, _ = await repository._search_mode(session, "anything")
-    assert mode is SearchMode.WALK
+    mode, _, matched = await repository._search_mode(session, "anything")
+    assert (mode, matched) == (SearchMode.WALK, None)
 
 
 async def test_admission_prefixes_match_from_the_start_only(

@@ -49,6 +49,7 @@ from sqlalchemy import (
     Select,
     String,
     and_,
+    any_,
     bindparam,
     case,
     exists,
@@ -59,6 +60,7 @@ from sqlalchemy import (
     tuple_,
     union,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -233,6 +235,7 @@ def clean_query(q: str | None) -> str | None:
 _SIMPLE: ColumnElement[Any] = literal_column("'simple'::regconfig")
 _ACTIVITY_ORDER = (SupportTicket.last_activity_at.desc(), SupportTicket.id.desc())
 _ME = bindparam("me", type_=Integer)
+_MATCHED = bindparam("matched", type_=ARRAY(BigInteger))
 
 
 @dataclass(frozen=True)
@@ -279,8 +282,9 @@ class _Shape:
         elif self.assigned is Assigned.UNASSIGNED:
             conditions.append(SupportTicket.assigned_counselor_id.is_(None))
         if self.search is SearchMode.COLLECT:
-            matched = union(*_Search(self.admission).sources(SEARCH_COLLECT_CAP)).cte("matched")
-            conditions.append(SupportTicket.id.in_(select(matched.c.id)))
+            # The ids _search_mode collected, bound as one array: this statement does not depend
+            # on the term, so PostgreSQL keeps one plan for it (see _CACHED_PLANS).
+            conditions.append(SupportTicket.id == any_(_MATCHED))
         elif self.search is SearchMode.WALK:
             conditions.append(_Search(self.admission).ticket_matches())
         return tuple(conditions)
@@ -329,7 +333,8 @@ class _Search:
     do either but cannot choose between them by itself, because the choice depends on how many
     rows match, and for a word outside its most-common list the planner only knows "rarer than
     the rarest listed word" (here up to 0.4% of 20M messages). So `ticket_page` asks the
-    planner first and, when that does not settle it, counts — with a cap — before collecting.
+    planner first and, when that does not settle it, collects with a cap: the ids if every
+    source stays under it, the walk if one does not.
     """
 
     admission: bool
@@ -400,43 +405,48 @@ _SEARCH_SETTINGS = select(
     func.set_config("max_parallel_workers_per_gather", "0", True),
     func.set_config("plan_cache_mode", "force_custom_plan", True),
 )
+# Back to kept plans once the term's ids are collected: the page statement that reads them does
+# not depend on the term, and planning it anew (1-4 ms with its joins) cost more than running it.
+_CACHED_PLANS = select(func.set_config("plan_cache_mode", "auto", True))
 
 
 @lru_cache(maxsize=4)
 def _search_statements(admission: bool) -> tuple[Select[Any], Select[Any]]:
-    """The term's estimated matches (for EXPLAIN) and its capped count per source."""
+    """The term's estimated matches (for EXPLAIN), and each source's matching ticket ids, at
+    most SEARCH_COLLECT_CAP + 1 of each (one array per source, in one row)."""
     search = _Search(admission)
     everything = union(*search.sources()).subquery("matched").select()
-    capped = select(
-        *(
-            select(func.count()).select_from(source.subquery()).scalar_subquery()
-            for source in search.sources(SEARCH_COLLECT_CAP)
-        )
-    )
-    return everything, capped
+    arrays: list[ColumnElement[Any]] = [
+        func.array(source.scalar_subquery(), type_=ARRAY(BigInteger))
+        for source in search.sources(SEARCH_COLLECT_CAP)
+    ]
+    return everything, select(*arrays)
 
 
-async def _search_mode(session: AsyncSession, text: str) -> tuple[SearchMode, int]:
-    """Collect or walk, and the planner's estimate of the matches.
+async def _search_mode(
+    session: AsyncSession, text: str
+) -> tuple[SearchMode, int, list[int] | None]:
+    """Collect or walk, the planner's estimate of the matches, and the collected ticket ids.
 
     When the planner knows the term is common (it is in the statistics' most-common list) we
-    walk at once. Otherwise we count each source's matches up to SEARCH_COLLECT_CAP — reading
-    the GIN posting lists once and stopping at the cap on the table side — and collect unless a
+    walk at once. Otherwise we collect each source's matches up to SEARCH_COLLECT_CAP — reading
+    the GIN posting lists once and stopping at the cap on the table side — and walk instead if a
     source has more.
     """
     admission = _admission_range(text) is not None
-    estimate_statement, capped = _search_statements(admission)
+    estimate_statement, collected = _search_statements(admission)
     params = _Search.params(text)
     # Through SQLAlchemy on purpose: this also sends BEGIN, and the settings last only as long
     # as their transaction, which the reads below then run in.
     await execute_rows(session, _SEARCH_SETTINGS, {})
     estimate = await estimated_rows(session, "search:" + text, estimate_statement, params)
     if estimate > SEARCH_WALK_ABOVE:
-        return SearchMode.WALK, estimate
-    counts = (await execute_rows(session, capped, params))[0]
-    if any(n > SEARCH_COLLECT_CAP for n in counts):
-        return SearchMode.WALK, estimate
-    return SearchMode.COLLECT, estimate
+        return SearchMode.WALK, estimate, None
+    sources = (await fetch_records(session, collected, params))[0]
+    if any(len(ids) > SEARCH_COLLECT_CAP for ids in sources):
+        return SearchMode.WALK, estimate, None
+    await fetch_records(session, _CACHED_PLANS, {})
+    return SearchMode.COLLECT, estimate, sorted(set().union(*sources))
 
 
 def _unread_count(ticket: Any, read: Any) -> ColumnElement[int]:
@@ -634,7 +644,9 @@ async def ticket_page(
     search: SearchMode | None = None
     search_estimate = 0
     if filters.q:
-        search, search_estimate = await _search_mode(session, filters.q)
+        search, search_estimate, matched = await _search_mode(session, filters.q)
+        if matched is not None:
+            params["matched"] = matched
     shape = _Shape.of(filters, search)
     viewer = counselor_id if filters.assigned is Assigned.MINE else ""
     estimate_key = f"tickets:{fingerprint}:{viewer}"
