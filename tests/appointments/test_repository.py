@@ -1,6 +1,7 @@
 """The appointment list's queries below HTTP, on a table of realistic size: each list view walks
 the index built for it (PostgreSQL's own choice after ANALYZE, no planner switch turned off),
-cursors start inside the index, large totals are estimates, and a page is one statement."""
+cursors start inside the index, large totals are estimates, and a page is one statement (two
+for `page=N`)."""
 
 from __future__ import annotations
 

@@ -8,6 +8,7 @@ import json
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from counseldesk.db import paging
@@ -185,6 +186,42 @@ async def test_a_term_with_more_matches_than_the_cap_is_walked(
     page = await repository.ticket_page(session, counselor.id, InboxFilters(q="fees"))
     assert [t.id for t in page.items] == [t.id for t in reversed(tickets)]
     assert page.total_is_estimate is True
+
+
+async def test_a_collected_term_finds_each_ticket_once_whatever_the_cap_was_before(
+    session: AsyncSession, counselor: Counselor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found by message text only, two messages a ticket: more rows than tickets.
+    tickets = [await make_ticket(session, subject=f"Room {i}") for i in range(4)]
+    for ticket in tickets:
+        await add_message(session, ticket, "the hostel again")
+        await add_message(session, ticket, "hostel water is off")
+    # A smaller cap first (its statement is cached), then the real one: no ids may go missing.
+    monkeypatch.setattr(repository, "SEARCH_COLLECT_CAP", 2)
+    assert (await repository._search_mode(session, "hostel"))[0] is SearchMode.WALK
+    monkeypatch.setattr(repository, "SEARCH_COLLECT_CAP", 1_000)
+    mode, _, matched = await repository._search_mode(session, "hostel")
+    assert (mode, matched) == (SearchMode.COLLECT, sorted(t.id for t in tickets))
+    page = await repository.ticket_page(session, counselor.id, InboxFilters(q="hostel"))
+    assert [t.id for t in page.items] == [t.id for t in reversed(tickets)]
+    assert (page.total, page.total_is_estimate) == (4, False)
+
+
+@pytest.mark.parametrize(("walk_above", "plans"), [(10**12, "auto"), (-1, "force_custom_plan")])
+async def test_only_a_walked_search_plans_its_page_for_the_term(
+    session: AsyncSession,
+    counselor: Counselor,
+    monkeypatch: pytest.MonkeyPatch,
+    walk_above: int,
+    plans: str,
+) -> None:
+    # A collected search's page statement reads bound ids, the same for any term, so it keeps
+    # its plan; a walked one tests the term on each ticket, so it is planned for the term.
+    await add_message(session, await make_ticket(session), "my landlord again")
+    monkeypatch.setattr(repository, "SEARCH_WALK_ABOVE", walk_above)
+    await repository.ticket_page(session, counselor.id, InboxFilters(q="landlord"))
+    setting = await session.execute(text("SELECT current_setting('plan_cache_mode')"))
+    assert setting.scalar_one() == plans
 
 
 async def test_a_term_the_planner_knows_is_common_is_walked_without_counting(

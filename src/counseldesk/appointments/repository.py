@@ -1,7 +1,7 @@
 """The queries behind the dashboard's appointment list, calendar and conflict lists.
 
-List (`appointment_page`): one statement per page — the page's keys from the index that fits the
-filters (`ix_appointments_starts`, `ix_appointments_counselor_starts`,
+List (`appointment_page`): one statement per page (two for `page=N`) — the page's keys from
+the index that fits the filters (`ix_appointments_starts`, `ix_appointments_counselor_starts`,
 `ix_appointments_status_starts`), by a scan that stops after `limit + 1` entries; then those
 rows by primary key joined with their counselor and student; plus a bounded count for the total.
 No N+1: 100 appointments cost what 1 costs.
@@ -313,7 +313,7 @@ def _anchor_statement(shape: _Shape, order: Order) -> Select[datetime, int]:
         select(Appointment.starts_at, Appointment.id)
         .where(*shape.conditions())
         .order_by(*_order(order))
-        .offset(bindparam("offset", type_=Integer))
+        .offset(bindparam("offset", type_=BigInteger))
         .limit(literal_int(1))
     )
 

@@ -2,7 +2,8 @@
 docs/benchmarks.md has the measurements at 1M students, 2M tickets and 20M messages.
 
 Inbox (`ticket_page`): one statement returns the page with everything a row shows — category,
-student, assignee, the viewing counselor's unread count — plus a bounded count for the total:
+student, assignee, the viewing counselor's unread count — plus a bounded count for the total
+(`page=N` and search send a statement or two before it, below):
 - The page's keys come from one of the keyset indexes (`last_activity_at DESC, id DESC`, one
   per filter, each carrying the other filter columns; see models.py) by an index-only scan that
   stops after `limit + 1` entries; then those rows by primary key, then the joins and the unread
@@ -261,8 +262,8 @@ class _Shape:
         )
 
     def conditions(self) -> tuple[ColumnElement[bool], ...]:
-        """The WHERE clause; one object per shape, so statements that use it twice (the page
-        and its count) share the search's CTE instead of rendering two."""
+        """The WHERE clause, built once per shape and shared by the statements that use it
+        (the page, its count, a `page=N` anchor)."""
         return _conditions(self)
 
     def _build_conditions(self) -> tuple[ColumnElement[bool], ...]:
@@ -410,15 +411,16 @@ _SEARCH_SETTINGS = select(
 _CACHED_PLANS = select(func.set_config("plan_cache_mode", "auto", True))
 
 
-@lru_cache(maxsize=4)
-def _search_statements(admission: bool) -> tuple[Select[Any], Select[Any]]:
+@lru_cache(maxsize=8)
+def _search_statements(admission: bool, cap: int) -> tuple[Select[Any], Select[Any]]:
     """The term's estimated matches (for EXPLAIN), and each source's matching ticket ids, at
-    most SEARCH_COLLECT_CAP + 1 of each (one array per source, in one row)."""
+    most `cap` + 1 of each (one array per source, in one row). The cap is part of the cache
+    key: a statement built for another cap would cut the collected ids short unnoticed."""
     search = _Search(admission)
     everything = union(*search.sources()).subquery("matched").select()
     arrays: list[ColumnElement[Any]] = [
         func.array(source.scalar_subquery(), type_=ARRAY(BigInteger))
-        for source in search.sources(SEARCH_COLLECT_CAP)
+        for source in search.sources(cap)
     ]
     return everything, select(*arrays)
 
@@ -434,7 +436,7 @@ async def _search_mode(
     source has more.
     """
     admission = _admission_range(text) is not None
-    estimate_statement, collected = _search_statements(admission)
+    estimate_statement, collected = _search_statements(admission, SEARCH_COLLECT_CAP)
     params = _Search.params(text)
     # Through SQLAlchemy on purpose: this also sends BEGIN, and the settings last only as long
     # as their transaction, which the reads below then run in.
@@ -575,7 +577,7 @@ def _anchor_statement(shape: _Shape) -> Select[datetime, int]:
         select(SupportTicket.last_activity_at, SupportTicket.id)
         .where(*shape.conditions())
         .order_by(*_ACTIVITY_ORDER)
-        .offset(bindparam("offset", type_=Integer))
+        .offset(bindparam("offset", type_=BigInteger))
         .limit(literal_int(1))
     )
 
@@ -814,7 +816,7 @@ def _message_page_statement(before: bool, offset: bool, limit: int) -> Select[An
             select(SupportMessage.id)
             .where(SupportMessage.ticket_id == bindparam("ticket_id"), *conditions[1:])
             .order_by(SupportMessage.id.desc())
-            .offset(bindparam("offset", type_=Integer))
+            .offset(bindparam("offset", type_=BigInteger))
             .limit(literal_int(1))
             .scalar_subquery()
         )
