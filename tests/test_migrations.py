@@ -3,6 +3,7 @@ must go down and up again cleanly (the stairway)."""
 
 from __future__ import annotations
 
+import asyncpg
 import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
@@ -32,3 +33,34 @@ async def test_stairway_every_revision_goes_down_and_up(server_url: str) -> None
         migrate.downgrade(url, down or "base")
         migrate.upgrade(url, revision.revision)
     assert migrate.head_revisions() == {revisions[-1].revision}
+
+
+async def test_0005_copies_each_students_name_onto_their_tickets(server_url: str) -> None:
+    url = await recreate_database(server_url, "counseldesk_backfill")
+    migrate.upgrade(url, "0004")
+    connection = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        await connection.execute(
+            """
+            INSERT INTO students (telegram_user_id, admission_no, full_name, phone, year_of_study)
+            VALUES (1, 'AB/1/2024', 'Faith Achieng', '+254700000001', 1),
+                   (2, 'AB/2/2024', 'Kevin Mutua', '+254700000002', 2);
+            INSERT INTO support_tickets (telegram_user_id, student_id, subject)
+            SELECT s.telegram_user_id, s.id, 'Ticket ' || g
+            FROM students s CROSS JOIN generate_series(1, 3) g;
+            """
+        )
+        migrate.upgrade(url, "0005")
+        rows = await connection.fetch(
+            "SELECT s.full_name, t.student_name FROM support_tickets t "
+            "JOIN students s ON s.id = t.student_id"
+        )
+        nullable = await connection.fetchval(
+            "SELECT is_nullable FROM information_schema.columns "
+            "WHERE table_name = 'support_tickets' AND column_name = 'student_name'"
+        )
+    finally:
+        await connection.close()
+    assert len(rows) == 6
+    assert all(row["student_name"] == row["full_name"] for row in rows)
+    assert nullable == "NO"

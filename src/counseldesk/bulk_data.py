@@ -869,11 +869,12 @@ def _tickets_job(run: _Run, lo: int, hi: int) -> Job:
         await conn.execute(
             text(
                 f"""
-                INSERT INTO support_tickets (id, telegram_user_id, student_id, category_id,
-                    subject, status, priority, assigned_counselor_id, crisis_detected_at,
-                    created_at, updated_at, closed_at, last_activity_at, last_message_preview,
-                    last_sender_type, last_student_message_id, message_count)
-                SELECT p.ticket_id, p.tg, p.student_id, p.category_id,
+                INSERT INTO support_tickets (id, telegram_user_id, student_id, student_name,
+                    category_id, subject, status, priority, assigned_counselor_id,
+                    crisis_detected_at, created_at, updated_at, closed_at, last_activity_at,
+                    last_message_preview, last_sender_type, last_student_message_id,
+                    message_count)
+                SELECT p.ticket_id, p.tg, p.student_id, student.full_name, p.category_id,
                        (CAST(:topics AS text[]))[1 + floor(pg_temp.rnd(p.g, 51) ^ 1.4
                                                            * :n_topics)::int]
                            || (CAST(:tails AS text[]))[1 + floor(pg_temp.rnd(p.g, 52)
@@ -900,6 +901,7 @@ def _tickets_job(run: _Run, lo: int, hi: int) -> Job:
                 ) closed
                 JOIN {run.pool}_size ps ON ps.kind = {last_kind}
                 JOIN {run.pool} pool ON pool.kind = ps.kind AND pool.n = {_pool_n(last_m)}
+                JOIN students student ON student.id = p.student_id
                 WHERE p.g BETWEEN :lo AND :hi
                 """
             ),

@@ -53,6 +53,7 @@ async def make_ticket(
     ticket = SupportTicket(
         telegram_user_id=student.telegram_user_id,
         student_id=student.id,
+        student_name=student.full_name,
         category_id=category.id if category else None,
         subject=subject or f"Ticket number {n}",
         status=status,

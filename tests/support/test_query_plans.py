@@ -61,10 +61,10 @@ async def office(session: AsyncSession, counselor: Counselor) -> Office:
     await session.execute(
         text(
             """
-            INSERT INTO support_tickets (telegram_user_id, student_id, category_id, subject,
-                status, priority, assigned_counselor_id, created_at, last_activity_at,
-                last_message_preview, last_sender_type, message_count)
-            SELECT s.telegram_user_id, s.id,
+            INSERT INTO support_tickets (telegram_user_id, student_id, student_name,
+                category_id, subject, status, priority, assigned_counselor_id, created_at,
+                last_activity_at, last_message_preview, last_sender_type, message_count)
+            SELECT s.telegram_user_id, s.id, s.full_name,
                    CASE WHEN g % 100 = 0 THEN :rare
                         ELSE (CAST(:common AS smallint[]))[1 + g % 4] END,
                    (ARRAY['Exam stress','Fees balance','Feeling low','Internship'])[1 + g % 4]
@@ -287,10 +287,34 @@ async def test_a_rare_search_term_is_looked_up_in_every_full_text_index(
     used = set().union(*(p.indexes for p in plans))
     assert {
         "ix_support_tickets_subject_fts",
-        "ix_students_full_name_fts",
+        "ix_support_tickets_student_name_fts",
         "ix_students_admission_no_prefix",
         "ix_support_messages_body_fts",
     } <= used, used
+
+
+async def test_a_walked_name_search_tests_each_ticket_without_reading_all_matching_students(
+    session: AsyncSession,
+    engine: AsyncEngine,
+    office: Office,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(repository, "SEARCH_WALK_ABOVE", -1)  # walk, as for a common name
+    plans = await query_plans.plans(
+        session,
+        engine,
+        lambda: repository.ticket_page(session, office.me.id, InboxFilters(q="Faith Achieng")),
+    )
+    _no_table_scans(plans)
+    [page] = plans
+    # The name is tested on the ticket's own row while walking the activity index; students
+    # are read only for the page's rows, by primary key.
+    assert "ix_support_tickets_activity" in page.indexes, page.indexes
+    assert "ix_students_full_name_fts" not in page.indexes, page.indexes
+    student_scans = {
+        n.get("Index Name") for n in page.nodes() if n.get("Relation Name") == "students"
+    }
+    assert student_scans == {"pk_students"}, student_scans
 
 
 async def test_a_chat_page_reads_the_ticket_index_and_joins_by_key(

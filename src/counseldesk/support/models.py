@@ -131,6 +131,11 @@ class SupportTicket(Base):
             text("to_tsvector('simple', subject)"),
             postgresql_using="gin",
         ),
+        Index(
+            "ix_support_tickets_student_name_fts",
+            text("to_tsvector('simple', student_name)"),
+            postgresql_using="gin",
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
@@ -142,6 +147,11 @@ class SupportTicket(Base):
         SmallInteger, ForeignKey("support_categories.id", ondelete="SET NULL")
     )
     subject: Mapped[str] = mapped_column(String(200))
+    # The student's name, copied when the ticket is opened, for search: an inbox walk for a
+    # common name tests each ticket's own row instead of first hashing every matching student
+    # (13,000 heap reads for a common first name). Students cannot rename themselves; a
+    # change of a student's name must update their tickets in the same transaction.
+    student_name: Mapped[str] = mapped_column(String(120))
     status: Mapped[TicketStatus] = mapped_column(
         _pg_enum(TicketStatus, "ticket_status"), server_default=TicketStatus.OPEN.value
     )

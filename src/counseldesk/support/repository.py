@@ -352,33 +352,39 @@ class _Search:
     def tsquery(self) -> ColumnElement[Any]:
         return func.websearch_to_tsquery(_SIMPLE, bindparam("q", type_=String))
 
-    def student_matches(self, student: Any) -> ColumnElement[bool]:
-        by_name = func.to_tsvector(_SIMPLE, student.full_name).bool_op("@@")(self.tsquery)
-        if not self.admission:
-            return by_name
-        by_number = and_(
+    def subject_matches(self) -> ColumnElement[bool]:
+        return func.to_tsvector(_SIMPLE, SupportTicket.subject).bool_op("@@")(self.tsquery)
+
+    def name_matches(self) -> ColumnElement[bool]:
+        # The ticket's own copy of the student's name: no join to students, so walking the
+        # inbox tests each ticket's row instead of first hashing every matching student.
+        return func.to_tsvector(_SIMPLE, SupportTicket.student_name).bool_op("@@")(self.tsquery)
+
+    def admission_matches(self, student: Any) -> ColumnElement[bool]:
+        return and_(
             student.admission_no.op("~>=~")(bindparam("admission_from", type_=String)),
             student.admission_no.op("~<~")(bindparam("admission_to", type_=String)),
         )
-        return or_(by_name, by_number)
-
-    def subject_matches(self) -> ColumnElement[bool]:
-        return func.to_tsvector(_SIMPLE, SupportTicket.subject).bool_op("@@")(self.tsquery)
 
     def body_matches(self) -> ColumnElement[bool]:
         return func.to_tsvector(_SIMPLE, SupportMessage.body).bool_op("@@")(self.tsquery)
 
     def sources(self, cap: int | None = None) -> list[Select[Any]]:
-        """The ticket ids each source matches (subject, student, message text), at most
-        `cap` + 1 rows each when capped (enough to tell "more than cap")."""
-        student = aliased(Student)
+        """The ticket ids each source matches (subject, student name, admission number when
+        the text can be one, message text), at most `cap` + 1 rows each when capped (enough
+        to tell "more than cap")."""
         selects = [
             select(SupportTicket.id.label("id")).where(self.subject_matches()),
-            select(SupportTicket.id.label("id"))
-            .join(student, student.telegram_user_id == SupportTicket.telegram_user_id)
-            .where(self.student_matches(student)),
-            select(SupportMessage.ticket_id.label("id")).where(self.body_matches()),
+            select(SupportTicket.id.label("id")).where(self.name_matches()),
         ]
+        if self.admission:
+            student = aliased(Student)
+            selects.append(
+                select(SupportTicket.id.label("id"))
+                .join(student, student.telegram_user_id == SupportTicket.telegram_user_id)
+                .where(self.admission_matches(student))
+            )
+        selects.append(select(SupportMessage.ticket_id.label("id")).where(self.body_matches()))
         if cap is not None:
             selects = [s.limit(literal_int(cap + 1)) for s in selects]
         return selects
@@ -387,15 +393,19 @@ class _Search:
         """The same test for one ticket at a time, for walking the inbox. OR keeps these
         subqueries as subplans, so the planner picks per source between a hash of its matches
         (a rare term) and a probe per ticket (a common one)."""
-        student = aliased(Student)
-        return or_(
-            self.subject_matches(),
-            exists().where(
-                student.telegram_user_id == SupportTicket.telegram_user_id,
-                self.student_matches(student),
-            ),
-            exists().where(SupportMessage.ticket_id == SupportTicket.id, self.body_matches()),
+        tests = [self.subject_matches(), self.name_matches()]
+        if self.admission:
+            student = aliased(Student)
+            tests.append(
+                exists().where(
+                    student.telegram_user_id == SupportTicket.telegram_user_id,
+                    self.admission_matches(student),
+                )
+            )
+        tests.append(
+            exists().where(SupportMessage.ticket_id == SupportTicket.id, self.body_matches())
         )
+        return or_(*tests)
 
 
 # For this transaction only. Parallel workers: the planner's guesses for search terms are

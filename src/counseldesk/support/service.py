@@ -170,6 +170,7 @@ async def do_open_ticket(
     ticket = SupportTicket(
         telegram_user_id=student.telegram_user_id,
         student_id=student.id,
+        student_name=student.full_name,
         category_id=category_id,
         subject=subject,
         status=TicketStatus.OPEN,
