@@ -139,10 +139,16 @@ async def estimated_rows(
     plan = (await execute_rows(session, _ExplainJSON(statement), params))[0][0]
     # asyncpg hands back json text, unless a JSON codec is installed on the connection.
     rows = int((json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"]["Plan Rows"])
+    remember_estimate(cache_key, rows)
+    return rows
+
+
+def remember_estimate(cache_key: str, rows: int) -> None:
+    """Remember `rows` under `cache_key` for ESTIMATE_TTL_SECONDS: the planner's estimate, or
+    what a capped count found (so that the next request need not count again)."""
     if len(_estimates) > 10_000:  # filters are few; search terms are not
         _estimates.clear()
     _estimates[cache_key] = (time.monotonic() + ESTIMATE_TTL_SECONDS, rows)
-    return rows
 
 
 def remembered_estimate(cache_key: str) -> int | None:

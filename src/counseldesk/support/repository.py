@@ -76,6 +76,7 @@ from counseldesk.db.paging import (
     estimated_rows,
     execute_rows,
     literal_int,
+    remember_estimate,
     remembered_estimate,
 )
 from counseldesk.db.records import fetch_records
@@ -454,8 +455,15 @@ async def _search_mode(
     estimate = await estimated_rows(session, "search:" + text, estimate_statement, params)
     if estimate > SEARCH_WALK_ABOVE:
         return SearchMode.WALK, estimate, None
+    # A term whose collection went past the cap within the last minute is walked at once:
+    # collecting it again (up to the cap from every source) would only be cut short again.
+    largest_key = "search-largest-source:" + text
+    if (remembered_estimate(largest_key) or 0) > SEARCH_COLLECT_CAP:
+        return SearchMode.WALK, estimate, None
     sources = (await fetch_records(session, collected, params))[0]
-    if any(len(ids) > SEARCH_COLLECT_CAP for ids in sources):
+    largest = max(len(ids) for ids in sources)
+    if largest > SEARCH_COLLECT_CAP:
+        remember_estimate(largest_key, largest)
         return SearchMode.WALK, estimate, None
     await fetch_records(session, _CACHED_PLANS, {})
     return SearchMode.COLLECT, estimate, sorted(set().union(*sources))
