@@ -40,14 +40,18 @@ async def test_0005_copies_each_students_name_onto_their_tickets(server_url: str
     migrate.upgrade(url, "0004")
     connection = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
     try:
+        # Ids on both sides of the backfill's batch boundaries (batches of 50,000).
         await connection.execute(
             """
             INSERT INTO students (telegram_user_id, admission_no, full_name, phone, year_of_study)
             VALUES (1, 'AB/1/2024', 'Faith Achieng', '+254700000001', 1),
                    (2, 'AB/2/2024', 'Kevin Mutua', '+254700000002', 2);
-            INSERT INTO support_tickets (telegram_user_id, student_id, subject)
-            SELECT s.telegram_user_id, s.id, 'Ticket ' || g
-            FROM students s CROSS JOIN generate_series(1, 3) g;
+            INSERT INTO support_tickets (id, telegram_user_id, student_id, subject)
+            OVERRIDING SYSTEM VALUE
+            SELECT t.id, s.telegram_user_id, s.id, 'Ticket ' || t.id
+            FROM (VALUES (1), (50000), (50001), (100000), (100001), (123456)) t(id)
+            JOIN students s ON s.id = 1 + t.id % 2;
+            SELECT setval(pg_get_serial_sequence('support_tickets', 'id'), 123456);
             """
         )
         migrate.upgrade(url, "0005")
@@ -59,8 +63,16 @@ async def test_0005_copies_each_students_name_onto_their_tickets(server_url: str
             "SELECT is_nullable FROM information_schema.columns "
             "WHERE table_name = 'support_tickets' AND column_name = 'student_name'"
         )
+        # A process of the previous version, still serving during a deploy, does not name the
+        # student: the ticket gets the name all the same, and search finds it.
+        named = await connection.fetchval(
+            "INSERT INTO support_tickets (telegram_user_id, student_id, subject) "
+            "SELECT telegram_user_id, id, 'Opened by the old version' FROM students WHERE id = 2 "
+            "RETURNING student_name"
+        )
     finally:
         await connection.close()
     assert len(rows) == 6
     assert all(row["student_name"] == row["full_name"] for row in rows)
     assert nullable == "NO"
+    assert named == "Kevin Mutua"
