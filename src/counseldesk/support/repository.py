@@ -457,14 +457,17 @@ async def _search_mode(
         return SearchMode.WALK, estimate, None
     # A term whose collection went past the cap within the last minute is walked at once:
     # collecting it again (up to the cap from every source) would only be cut short again.
+    # The total shown for a walked term is an estimate; it is at least what the capped
+    # collection found in one source.
     largest_key = "search-largest-source:" + text
-    if (remembered_estimate(largest_key) or 0) > SEARCH_COLLECT_CAP:
-        return SearchMode.WALK, estimate, None
+    remembered = remembered_estimate(largest_key) or 0
+    if remembered > SEARCH_COLLECT_CAP:
+        return SearchMode.WALK, max(estimate, remembered), None
     sources = (await fetch_records(session, collected, params))[0]
     largest = max(len(ids) for ids in sources)
     if largest > SEARCH_COLLECT_CAP:
         remember_estimate(largest_key, largest)
-        return SearchMode.WALK, estimate, None
+        return SearchMode.WALK, max(estimate, largest), None
     await fetch_records(session, _CACHED_PLANS, {})
     return SearchMode.COLLECT, estimate, sorted(set().union(*sources))
 
