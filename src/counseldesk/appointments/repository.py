@@ -64,6 +64,7 @@ from counseldesk.db.paging import (
     encode_cursor,
     estimated_rows,
     execute_rows,
+    find_page_start,
     literal_int,
     remembered_estimate,
 )
@@ -407,6 +408,7 @@ async def appointment_page(
 ) -> Page[AppointmentView]:
     """One page of appointments in start order (see the module docstring for the plan)."""
     fingerprint = filters.fingerprint()
+    past_the_end = False  # page=N beyond the last page: no page statement to run
     params = _params(filters)
     shape = _Shape.of(filters)
     if cursor is not None:
@@ -423,20 +425,15 @@ async def appointment_page(
         where = _Position.AFTER
     elif page > 1:
         where = _Position.FROM
-        anchor = await fetch_records(
-            session,
-            _anchor_statement(shape, filters.order),
-            {**params, "offset": (page - 1) * limit},
-        )
-        if anchor:
-            params["after_at"], params["after_id"] = anchor[0]
+        anchor = _anchor_statement(shape, filters.order)
+        past_the_end = not await find_page_start(session, anchor, params, (page - 1) * limit)
     else:
         where = _Position.FIRST
     estimate_key = f"appointments:{fingerprint}"
     # Known to be past the exact-count limit within the last minute: not counted again.
     known_large = remembered_estimate(estimate_key)
     rows: list[Record] = []
-    if where is not _Position.FROM or "after_id" in params:  # else: past the last page
+    if not past_the_end:
         rows = await fetch_records(
             session,
             _page_statement(shape, filters.order, where, limit, known_large is None),

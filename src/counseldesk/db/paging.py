@@ -29,6 +29,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement, Executable
 
+from counseldesk.db.records import fetch_records
 from counseldesk.errors import InvalidInput
 
 MAX_PAGE_SIZE = 100
@@ -162,6 +163,19 @@ def remembered_estimate(cache_key: str) -> int | None:
 def forget_estimates() -> None:
     """Drop the remembered estimates (tests that change the data under one filter)."""
     _estimates.clear()
+
+
+async def find_page_start(
+    session: AsyncSession, anchor: ClauseElement, params: dict[str, Any], offset: int
+) -> bool:
+    """`page=N`: run `anchor` (a key statement with an OFFSET, kept apart from the page so the
+    page statement keeps its cached plan) and put the key it finds into `params` as
+    `after_at`/`after_id`, where the page statement reads its start. False past the last page."""
+    rows = await fetch_records(session, anchor, {**params, "offset": offset})
+    if not rows:
+        return False
+    params["after_at"], params["after_id"] = rows[0]
+    return True
 
 
 def literal_int(n: int) -> ColumnElement[Any]:

@@ -75,6 +75,7 @@ from counseldesk.db.paging import (
     encode_cursor,
     estimated_rows,
     execute_rows,
+    find_page_start,
     literal_int,
     remember_estimate,
     remembered_estimate,
@@ -663,6 +664,7 @@ async def ticket_page(
 ) -> Page[TicketView]:
     """One page of the inbox, newest activity first (see the module docstring for the plan)."""
     fingerprint = filters.fingerprint()
+    past_the_end = False  # page=N beyond the last page: no page statement to run
     params = _params(filters, counselor_id)
     search: SearchMode | None = None
     search_estimate = 0
@@ -690,15 +692,12 @@ async def ticket_page(
         where = _Position.AFTER
     elif page > 1:
         where = _Position.FROM
-        anchor = await fetch_records(
-            session, _anchor_statement(shape), {**params, "offset": (page - 1) * limit}
-        )
-        if anchor:
-            params["after_at"], params["after_id"] = anchor[0]
+        offset = (page - 1) * limit
+        past_the_end = not await find_page_start(session, _anchor_statement(shape), params, offset)
     else:
         where = _Position.FIRST
     rows: list[Record] = []
-    if where is not _Position.FROM or "after_id" in params:  # else: past the last page
+    if not past_the_end:
         rows = await fetch_records(session, _page_statement(shape, where, limit, count), params)
 
     has_next = len(rows) > limit
