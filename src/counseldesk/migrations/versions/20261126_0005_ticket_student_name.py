@@ -42,10 +42,11 @@ _FILL_TRIGGER = """
 CREATE TRIGGER support_tickets_fill_student_name BEFORE INSERT ON support_tickets
 FOR EACH ROW EXECUTE FUNCTION support_tickets_fill_student_name()
 """
-_FILL_BATCH = """
+_FILL_UNNAMED = """
 UPDATE support_tickets t SET student_name = s.full_name FROM students s
-WHERE s.id = t.student_id AND t.id > :start AND t.id <= :end AND t.student_name IS NULL
+WHERE s.id = t.student_id AND t.student_name IS NULL
 """
+_IN_BATCH = " AND t.id > :start AND t.id <= :end"
 
 
 def upgrade() -> None:
@@ -58,7 +59,7 @@ def upgrade() -> None:
     with op.get_context().autocommit_block():
         last = bind.execute(sa.text("SELECT coalesce(max(id), 0) FROM support_tickets")).scalar()
         for start in range(0, int(last or 0), BATCH):
-            bind.execute(sa.text(_FILL_BATCH), {"start": start, "end": start + BATCH})
+            bind.execute(sa.text(_FILL_UNNAMED + _IN_BATCH), {"start": start, "end": start + BATCH})
             bind.execute(sa.text("VACUUM support_tickets"))
         # CONCURRENTLY: a plain REINDEX or CREATE INDEX would hold every ticket write while it
         # builds.
@@ -74,10 +75,7 @@ def upgrade() -> None:
         )
     # Rows older than the trigger that the batches did not reach (ids below 1), in the same
     # transaction as the constraint, so nothing can slip in between.
-    op.execute(
-        "UPDATE support_tickets t SET student_name = s.full_name FROM students s "
-        "WHERE s.id = t.student_id AND t.student_name IS NULL"
-    )
+    op.execute(_FILL_UNNAMED)
     op.alter_column("support_tickets", "student_name", nullable=False)
 
 
