@@ -213,6 +213,12 @@ async def pick_targets(database: str) -> dict[str, Any]:
             giant,
         )
         middle = tickets // 2 // 20 * 20
+        closed = int(
+            await conn.fetchval("SELECT count(*) FROM support_tickets WHERE status = 'closed'")
+        )
+        category_3 = int(
+            await conn.fetchval("SELECT count(*) FROM support_tickets WHERE category_id = 3")
+        )
         end = (tickets - 40) // 20 * 20
         cursors = {}
         for name, offset in (("middle", middle), ("end", end)):
@@ -250,6 +256,8 @@ async def pick_targets(database: str) -> dict[str, Any]:
             "giant_old_message": oldest_giant,
             "middle_page": middle // 20 + 1,
             "end_page": end // 20 + 1,
+            "closed_middle_page": closed // 2 // 20 + 1,
+            "category_3_middle_page": category_3 // 2 // 20 + 1,
             "cursors": cursors,
             "full_name": name,
             "first_name": name.split()[0],
@@ -277,6 +285,14 @@ def scenarios(t: dict[str, Any]) -> list[tuple[str, str]]:
         ("inbox page=1000", tickets(page=1000, limit=20)),
         (f"inbox page={t['middle_page']} (middle)", tickets(page=t["middle_page"], limit=20)),
         (f"inbox page={t['end_page']} (end)", tickets(page=t["end_page"], limit=20)),
+        (
+            f"status=closed&page={t['closed_middle_page']} (middle)",
+            tickets(status="closed", page=t["closed_middle_page"], limit=20),
+        ),
+        (
+            f"category_id=3&page={t['category_3_middle_page']} (middle)",
+            tickets(category_id=3, page=t["category_3_middle_page"], limit=20),
+        ),
         ("inbox cursor at the middle", tickets(cursor=t["cursors"]["middle"])),
         ("inbox cursor at the end", tickets(cursor=t["cursors"]["end"])),
         ("status=open", tickets(status="open")),
