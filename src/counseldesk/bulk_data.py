@@ -49,6 +49,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from counseldesk.support.maintenance import recount_activity_days
+
 Report = Callable[[str], None]
 
 # Rows per statement: big enough that per-statement overhead vanishes, small enough that
@@ -1514,6 +1516,11 @@ async def generate(
                 run,
                 [_messages_job(run, lo, hi, done) for lo, hi in _ranges(counts.tickets, per_chunk)],
             )
+            if run.superuser:
+                # The tickets went in with triggers off (replica role), theirs included.
+                async with run.engine.begin() as conn:
+                    await recount_activity_days(conn)
+                run.say("counted the tickets of each inbox view per day (for page=N)")
         if counts.appointments:
             await _add_appointments(main, run)
     finally:

@@ -5,6 +5,8 @@ from datetime import datetime
 
 from sqlalchemy import (
     BigInteger,
+    Column,
+    DateTime,
     Enum,
     ForeignKey,
     Identity,
@@ -12,6 +14,7 @@ from sqlalchemy import (
     Integer,
     SmallInteger,
     String,
+    Table,
     Text,
     func,
     text,
@@ -171,6 +174,38 @@ class SupportTicket(Base):
     last_sender_type: Mapped[SenderType | None] = mapped_column(_pg_enum(SenderType, "sender_type"))
     last_student_message_id: Mapped[int | None] = mapped_column(BigInteger)
     message_count: Mapped[int] = mapped_column(Integer, server_default="0")
+
+
+# How many tickets had their last activity on each day (midnight UTC to midnight), for the
+# inbox views `page=N` adds up days for instead of counting index entries (see
+# support/repository.py): all tickets, per status, priority, category, assignee, and status
+# with priority. `grouping` tells the views apart (a bit set for each filter column the row is
+# not split by; see ACTIVITY_DAY_COLUMNS). Kept by triggers on support_tickets (migration 0006)
+# that only insert -1/+1 rows; `compact_activity_days` folds them. No key: several rows for a
+# view and day are normal between compactions.
+support_ticket_activity_days = Table(
+    "support_ticket_activity_days",
+    Base.metadata,
+    Column("grouping", SmallInteger, nullable=False),
+    Column("status", _pg_enum(TicketStatus, "ticket_status"), nullable=True),
+    Column("priority", _pg_enum(TicketPriority, "ticket_priority"), nullable=True),
+    Column("category_id", SmallInteger, nullable=True),
+    Column("assigned_counselor_id", Integer, nullable=True),
+    Column("day", DateTime(timezone=True), nullable=False),
+    Column("tickets", Integer, nullable=False),
+    Index(
+        "ix_support_ticket_activity_days_view_day",
+        "grouping",
+        "status",
+        "priority",
+        "category_id",
+        "assigned_counselor_id",
+        text("day DESC"),
+    ),
+)
+# The filter columns in GROUPING() order: bit (3 - i) of `grouping` is set when the row is not
+# split by column i.
+ACTIVITY_DAY_COLUMNS = ("status", "priority", "category_id", "assigned_counselor_id")
 
 
 class SupportMessage(Base):

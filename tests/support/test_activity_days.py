@@ -1,0 +1,219 @@
+"""The inbox's per-day ticket counts (migration 0006) and the deep `page=N` built on them.
+
+The counts must agree with the tickets after anything that adds, moves or removes one — the
+page's first key is read from them — and a page found through them must be the page the plain
+OFFSET finds."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import delete, func, or_, select, text, update
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from counseldesk.db.paging import find_page_start
+from counseldesk.staff.models import Counselor
+from counseldesk.support import repository
+from counseldesk.support.maintenance import compact_activity_days
+from counseldesk.support.models import (
+    SupportTicket,
+    TicketPriority,
+    TicketStatus,
+)
+from counseldesk.support.repository import Assigned, InboxFilters, _Shape
+from tests import query_plans
+from tests.factories import make_counselor
+from tests.support.activity_days import DAYS, KEY, assert_counts_agree, counted_and_actual
+from tests.support.inbox_factories import EPOCH, add_message, make_category, make_ticket
+
+# Midnight UTC: tickets just before and at it belong to different days.
+MIDNIGHT = EPOCH.replace(hour=0) + timedelta(days=1)
+
+
+async def spread_tickets(session: AsyncSession, counselor: Counselor) -> list[SupportTicket]:
+    """30 tickets over four days, in every status and priority, two categories (and none),
+    assigned to `counselor`, to another counselor or to nobody; with shared timestamps and
+    both sides of a midnight (a day's bounds are where an off-by-one would show)."""
+    statuses = list(TicketStatus)
+    priorities = list(TicketPriority)
+    categories = [None, await make_category(session), await make_category(session)]
+    assignees = [None, counselor, await make_counselor(session)]
+    moments = [
+        MIDNIGHT - timedelta(microseconds=1),
+        MIDNIGHT,
+        MIDNIGHT + timedelta(hours=5),
+        MIDNIGHT - timedelta(days=2, hours=3),
+        MIDNIGHT + timedelta(days=1, minutes=1),
+    ]
+    tickets = []
+    for i in range(30):
+        tickets.append(
+            await make_ticket(
+                session,
+                status=statuses[i % 5],
+                priority=priorities[i % 4],
+                category=categories[i % 3],
+                assignee=assignees[(i // 2) % 3],
+                last_activity_at=moments[(i * 7) % len(moments)],
+            )
+        )
+    return tickets
+
+
+# --- the triggers ---------------------------------------------------------------------------
+
+
+async def test_new_tickets_are_counted_in_every_view(
+    session: AsyncSession, counselor: Counselor
+) -> None:
+    await spread_tickets(session, counselor)
+    await assert_counts_agree(session)
+
+
+async def test_a_ticket_moving_to_another_day_or_view_is_counted_where_it_is(
+    session: AsyncSession, counselor: Counselor
+) -> None:
+    tickets = await spread_tickets(session, counselor)
+    other = await make_category(session)
+    # A new message moves its ticket to today; a reply changes its status; a triage changes
+    # priority, category and assignee; a change of status and day at once.
+    await add_message(session, tickets[0], "a new day")
+    tickets[1].status = TicketStatus.REPLIED
+    tickets[3].priority = TicketPriority.URGENT
+    tickets[4].category_id = other.id
+    tickets[5].assigned_counselor_id = None
+    tickets[6].assigned_counselor_id = counselor.id
+    tickets[2].status = TicketStatus.CLOSED
+    tickets[2].last_activity_at = MIDNIGHT + timedelta(days=9)
+    await assert_counts_agree(session)
+    # One statement moving many tickets at once.
+    await session.execute(
+        update(SupportTicket)
+        .where(SupportTicket.id.in_([t.id for t in tickets[7:25]]))
+        .values(
+            status=TicketStatus.RESOLVED,
+            last_activity_at=SupportTicket.last_activity_at + timedelta(hours=20),
+        )
+    )
+    await assert_counts_agree(session)
+
+
+async def test_a_change_that_moves_no_view_adds_no_rows(
+    session: AsyncSession,
+) -> None:
+    ticket = await make_ticket(session, last_activity_at=MIDNIGHT + timedelta(hours=1))
+    rows = "SELECT count(*) FROM support_ticket_activity_days"
+    before = (await session.execute(text(rows))).scalar_one()
+    ticket.last_activity_at = MIDNIGHT + timedelta(hours=23)
+    ticket.subject = "Another subject"
+    ticket.message_count += 1
+    await session.flush()
+    assert (await session.execute(text(rows))).scalar_one() == before
+
+
+async def test_deleted_and_truncated_tickets_are_no_longer_counted(
+    session: AsyncSession, counselor: Counselor
+) -> None:
+    tickets = await spread_tickets(session, counselor)
+    await session.execute(
+        delete(SupportTicket).where(SupportTicket.id.in_([t.id for t in tickets[:11]]))
+    )
+    await assert_counts_agree(session)
+    await session.execute(text("TRUNCATE support_tickets CASCADE"))
+    counted, actual = await counted_and_actual(session)
+    assert counted == actual == set()
+
+
+async def test_compaction_folds_the_rows_and_keeps_the_sums(
+    session: AsyncSession, counselor: Counselor
+) -> None:
+    tickets = await spread_tickets(session, counselor)
+    for ticket in tickets[:12]:
+        ticket.status = TicketStatus.CLOSED
+        await session.flush()
+        ticket.last_activity_at += timedelta(days=1)
+        await session.flush()
+        ticket.last_activity_at -= timedelta(days=1)  # back where it was: nets to zero
+        await session.flush()
+    assert await compact_activity_days(session) > 0
+    await assert_counts_agree(session)
+    # One row per view and day, none of them zero.
+    duplicates = await session.execute(
+        select(*KEY).group_by(*KEY).having(or_(func.count() > 1, func.sum(DAYS.tickets) == 0))
+    )
+    assert duplicates.all() == []
+    assert await compact_activity_days(session) == 0
+
+
+# --- page=N through the counts ----------------------------------------------------------------
+
+VIEWS: dict[str, dict[str, Any]] = {
+    "all": {},
+    "open": {"status": TicketStatus.OPEN},
+    "closed": {"status": TicketStatus.CLOSED},
+    "priority": {"priority": TicketPriority.HIGH},
+    "category": {"category_id": "first"},
+    "mine": {"assigned": Assigned.MINE},
+    "unassigned": {"assigned": Assigned.UNASSIGNED},
+    "triage": {"status": TicketStatus.IN_PROGRESS, "priority": TicketPriority.LOW},
+}
+
+
+@pytest.mark.parametrize("view", VIEWS)
+async def test_every_offset_finds_the_key_the_index_count_finds(
+    session: AsyncSession, counselor: Counselor, view: str
+) -> None:
+    tickets = await spread_tickets(session, counselor)
+    # Rows of -1/+1 from moves, not yet compacted, must add up the same.
+    moved = await make_ticket(session, status=TicketStatus.OPEN, last_activity_at=MIDNIGHT)
+    moved.status = TicketStatus.CLOSED
+    moved.last_activity_at = MIDNIGHT - timedelta(days=3)
+    await session.flush()
+
+    arguments: dict[str, Any] = dict(VIEWS[view])
+    if arguments.get("category_id") == "first":
+        arguments["category_id"] = next(t.category_id for t in tickets if t.category_id)
+    filters = InboxFilters(**arguments)
+    shape = _Shape.of(filters, None)
+    assert repository._counts_days(shape)
+    params = repository._params(filters, counselor.id)
+    total = (await repository.ticket_page(session, counselor.id, filters)).total
+    assert total > 0
+    for offset in range(total + 2):
+        by_index = await find(session, repository._anchor_statement(shape), params, offset)
+        by_days = await find(session, repository._day_anchor_statement(shape), params, offset)
+        assert by_days == by_index, offset
+    assert by_days is None  # past the end: nothing, as from the index
+
+
+async def find(
+    session: AsyncSession, statement: Any, params: dict[str, Any], offset: int
+) -> tuple[Any, ...] | None:
+    found = dict(params)
+    if not await find_page_start(session, statement, found, offset):
+        return None
+    return found["after_at"], found["after_id"]
+
+
+async def test_a_deep_page_is_read_through_the_counts_and_matches_the_offset_page(
+    engine: AsyncEngine,
+    session: AsyncSession,
+    counselor: Counselor,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    await spread_tickets(session, counselor)
+    expected = await repository.ticket_page(session, counselor.id, InboxFilters(), page=4, limit=4)
+    monkeypatch.setattr(repository, "DAYS_FROM_OFFSET", 10)
+    async with query_plans.captured(engine) as sent:
+        deep = await repository.ticket_page(session, counselor.id, InboxFilters(), page=4, limit=4)
+    assert "support_ticket_activity_days" in sent[0][0]
+    assert [t.id for t in deep.items] == [t.id for t in expected.items]
+    assert (deep.total, deep.has_next) == (expected.total, expected.has_next)
+    # Filters the counts do not cover together still count through their index.
+    uncovered = InboxFilters(status=TicketStatus.OPEN, assigned=Assigned.MINE)
+    assert not repository._counts_days(_Shape.of(uncovered, None))
+    async with query_plans.captured(engine) as sent:
+        await repository.ticket_page(session, counselor.id, uncovered, page=4, limit=4)
+    assert "support_ticket_activity_days" not in sent[0][0]
