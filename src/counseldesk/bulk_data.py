@@ -1516,11 +1516,6 @@ async def generate(
                 run,
                 [_messages_job(run, lo, hi, done) for lo, hi in _ranges(counts.tickets, per_chunk)],
             )
-            if run.superuser:
-                # The tickets went in with triggers off (replica role), theirs included.
-                async with run.engine.begin() as conn:
-                    await recount_activity_days(conn)
-                run.say("counted the tickets of each inbox view per day (for page=N)")
         if counts.appointments:
             await _add_appointments(main, run)
     finally:
@@ -1540,6 +1535,12 @@ async def generate(
         for table in touched:
             await main.exec_driver_sql(f"ALTER TABLE {table} RESET (autovacuum_enabled)")
         await main.close()
+        if counts.tickets and run.superuser:
+            # The tickets went in with triggers off (replica role), the count's included; even
+            # after a failed run, those that did go in must be counted.
+            async with engine.begin() as conn:
+                await recount_activity_days(conn)
+            run.say("counted the tickets of each inbox view per day (for page=N)")
 
     async with engine.connect() as conn:
         conn = await conn.execution_options(isolation_level="AUTOCOMMIT")

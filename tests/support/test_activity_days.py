@@ -6,17 +6,26 @@ OFFSET finds."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
 import pytest
 from sqlalchemy import delete, func, or_, select, text, update
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    create_async_engine,
+)
 
+from counseldesk.db import migrate
 from counseldesk.db.paging import find_page_start
 from counseldesk.staff.models import Counselor
 from counseldesk.support import repository
-from counseldesk.support.maintenance import compact_activity_days
+from counseldesk.support.maintenance import _COMPACT, compact_activity_days, recount_activity_days
 from counseldesk.support.models import (
     SupportTicket,
     TicketPriority,
@@ -24,6 +33,7 @@ from counseldesk.support.models import (
 )
 from counseldesk.support.repository import Assigned, InboxFilters, _Shape
 from tests import query_plans
+from tests.conftest import recreate_database
 from tests.factories import make_counselor
 from tests.support.activity_days import DAYS, KEY, assert_counts_agree, counted_and_actual
 from tests.support.inbox_factories import EPOCH, add_message, make_category, make_ticket
@@ -217,3 +227,97 @@ async def test_a_deep_page_is_read_through_the_counts_and_matches_the_offset_pag
     async with query_plans.captured(engine) as sent:
         await repository.ticket_page(session, counselor.id, uncovered, page=4, limit=4)
     assert "support_ticket_activity_days" not in sent[0][0]
+
+
+async def test_a_session_time_zone_with_daylight_saving_does_not_move_the_days(
+    session: AsyncSession, counselor: Counselor
+) -> None:
+    # Europe/London moves to summer time at 01:00 UTC on 29 March 2026: there that calendar
+    # day lasts 23 hours, while the counts' days are always 24.
+    day = datetime(2026, 3, 29, tzinfo=UTC)
+    for at in (
+        day + timedelta(days=1, hours=2),
+        day + timedelta(hours=23, minutes=30),
+        day + timedelta(hours=22),
+        day + timedelta(hours=3),
+        day - timedelta(hours=2),
+    ):
+        await make_ticket(session, last_activity_at=at)
+    await session.execute(text("SET LOCAL timezone = 'Europe/London'"))
+    shape = _Shape.of(InboxFilters(), None)
+    params = repository._params(InboxFilters(), counselor.id)
+    for offset in range(6):
+        by_index = await find(session, repository._anchor_statement(shape), params, offset)
+        by_days = await find(session, repository._day_anchor_statement(shape), params, offset)
+        assert by_days == by_index, offset
+
+
+# --- writers of the counts at the same time -----------------------------------------------------
+#
+# Committed data on connections of their own, in a database of their own: one transaction folds
+# the counts (the worker's job) while another empties them.
+
+
+async def _scratch_with_moved_tickets(server_url: str) -> str:
+    url = await recreate_database(server_url, "counseldesk_activity_days")
+    migrate.upgrade(url)
+    dsn = url.replace("postgresql+asyncpg://", "postgresql://")
+    connection = await asyncpg.connect(dsn)
+    try:
+        await connection.execute(
+            """
+            INSERT INTO students (telegram_user_id, admission_no, full_name, phone, year_of_study)
+            VALUES (1, 'AB/1/2024', 'Faith Achieng', '+254700000001', 1);
+            INSERT INTO support_tickets (telegram_user_id, student_id, student_name, subject,
+                                         last_activity_at)
+            SELECT 1, 1, 'Faith Achieng', 'Ticket ' || g,
+                   timestamptz '2026-11-20 12:00+00' - g * interval '5 hours'
+            FROM generate_series(1, 40) g;
+            -- Moves leave -1/+1 rows for the compaction to fold.
+            UPDATE support_tickets SET status = 'closed' WHERE id % 2 = 0;
+            UPDATE support_tickets SET last_activity_at = last_activity_at + interval '1 day'
+            WHERE id % 3 = 0;
+            """
+        )
+    finally:
+        await connection.close()
+    return dsn
+
+
+async def _while_compacting(dsn: str, other: Callable[[AsyncConnection], Awaitable[Any]]) -> None:
+    """`other`, in a transaction of its own, while a compaction has folded the counts but not
+    yet committed; then check the counts against the tickets."""
+    engine = create_async_engine(dsn.replace("postgresql://", "postgresql+asyncpg://"))
+    compacting = await asyncpg.connect(dsn)
+    try:
+        await compacting.execute("BEGIN")
+        assert await compacting.fetchval(str(_COMPACT)) > 0
+
+        async def in_transaction() -> None:
+            async with engine.begin() as conn:
+                await other(conn)
+
+        waiting = asyncio.create_task(in_transaction())
+        await asyncio.sleep(0.3)
+        assert not waiting.done()  # it waits for the compaction
+        await compacting.execute("COMMIT")
+        await waiting
+        async with engine.connect() as conn:
+            await assert_counts_agree(conn)
+    finally:
+        await compacting.close()
+        await engine.dispose()
+
+
+async def test_a_recount_during_a_compaction_counts_each_ticket_once(server_url: str) -> None:
+    dsn = await _scratch_with_moved_tickets(server_url)
+    await _while_compacting(dsn, recount_activity_days)
+
+
+async def test_truncated_tickets_during_a_compaction_leave_no_counts(server_url: str) -> None:
+    dsn = await _scratch_with_moved_tickets(server_url)
+
+    async def truncate(conn: AsyncConnection) -> None:
+        await conn.execute(text("TRUNCATE support_tickets CASCADE"))
+
+    await _while_compacting(dsn, truncate)

@@ -703,7 +703,9 @@ def _day_anchor_statement(shape: _Shape) -> Select[datetime, int]:
         .where(
             *shape.conditions(),
             SupportTicket.last_activity_at >= day.c.day,
-            SupportTicket.last_activity_at < day.c.day + literal_column("interval '1 day'"),
+            # 24 hours, not '1 day': a calendar day in a session time zone with daylight
+            # saving lasts 23 or 25 hours, and the counts' days are always 24.
+            SupportTicket.last_activity_at < day.c.day + literal_column("interval '24 hours'"),
         )
         .order_by(*_ACTIVITY_ORDER)
         .offset(offset - day.c.newer)
