@@ -56,8 +56,13 @@ _RECOUNT = text(
     FROM (SELECT status, priority, category_id, assigned_counselor_id,
                  support_ticket_activity_day(last_activity_at) AS day
           FROM support_tickets) t
-    GROUP BY GROUPING SETS ((day), (status, day), (priority, day), (category_id, day),
-                            (assigned_counselor_id, day), (status, priority, day))
+    GROUP BY GROUPING SETS (
+        (day),
+        (status, day), (priority, day), (category_id, day), (assigned_counselor_id, day),
+        (status, priority, day), (status, category_id, day),
+        (status, assigned_counselor_id, day), (priority, category_id, day),
+        (priority, assigned_counselor_id, day), (category_id, assigned_counselor_id, day)
+    )
     """
 )
 

@@ -178,11 +178,11 @@ class SupportTicket(Base):
 
 # How many tickets had their last activity on each day (midnight UTC to midnight), for the
 # inbox views `page=N` adds up days for instead of counting index entries (see
-# support/repository.py): all tickets, per status, priority, category, assignee, and status
-# with priority. `grouping` tells the views apart (a bit set for each filter column the row is
-# not split by; see ACTIVITY_DAY_COLUMNS). Kept by triggers on support_tickets (migration 0006)
-# that only insert -1/+1 rows; `compact_activity_days` folds them. No key: several rows for a
-# view and day are normal between compactions.
+# support/repository.py): all tickets, and per value of any one or two of the filters
+# (status, priority, category, assignee). `grouping` tells the views apart (a bit set for each
+# filter column the row is not split by; see ACTIVITY_DAY_COLUMNS). Kept by triggers on
+# support_tickets (migration 0006) that only insert -1/+1 rows; `compact_activity_days` folds
+# them. No key: several rows for a view and day are normal between compactions.
 support_ticket_activity_days = Table(
     "support_ticket_activity_days",
     Base.metadata,
@@ -201,6 +201,8 @@ support_ticket_activity_days = Table(
         "category_id",
         "assigned_counselor_id",
         text("day DESC"),
+        # The reader's running sum comes straight from the index (an index-only scan).
+        postgresql_include=["tickets"],
     ),
 )
 # The filter columns in GROUPING() order: bit (3 - i) of `grouping` is set when the row is not

@@ -14,9 +14,9 @@ student, assignee, the viewing counselor's unread count — plus a bounded count
   the page from that key like a cursor would. Near the top, by an index-only scan with an
   OFFSET over index entries. Deeper, by adding up per-day ticket counts that triggers keep
   (`_day_anchor_statement`, migration 0006), then counting inside one day: the same ~1 ms at
-  any depth, for all tickets and for each single filter (and status with priority). Other
-  combinations of filters, and searches, count index entries: linear in N, about 70 ms per
-  million. The dashboard itself follows `next_cursor`.
+  any depth, for all tickets and for any one or two filters. Three or more filters, and
+  searches, count index entries: linear in N, about 70 ms per million (their sets are small).
+  The dashboard itself follows `next_cursor`.
 - Totals: counted exactly up to EXACT_COUNT_LIMIT rows (cheap by construction); beyond that
   the planner's estimate (EXPLAIN of the count), cached for a minute, marked as an estimate.
 
@@ -41,6 +41,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
+from itertools import combinations
 from typing import Any
 
 from asyncpg import Record
@@ -55,7 +56,6 @@ from sqlalchemy import (
     any_,
     bindparam,
     case,
-    cast,
     exists,
     func,
     literal_column,
@@ -615,17 +615,10 @@ def _anchor_statement(shape: _Shape) -> Select[datetime, int]:
 # 20,000 took 1.3 ms.
 DAYS_FROM_OFFSET = 5_000
 _DAYS = support_ticket_activity_days.c
-# The filter sets support_ticket_activity_days counts (migration 0006's grouping sets).
+# The sets of filters support_ticket_activity_days counts (migration 0006's grouping sets): no
+# filter, any one, any two.
 _COUNTED_VIEWS = {
-    frozenset(view)
-    for view in [
-        (),
-        ("status",),
-        ("priority",),
-        ("category_id",),
-        ("assigned_counselor_id",),
-        ("status", "priority"),
-    ]
+    frozenset(view) for size in range(3) for view in combinations(ACTIVITY_DAY_COLUMNS, size)
 }
 
 
@@ -645,9 +638,12 @@ def _counts_days(shape: _Shape) -> bool:
     return shape.search is None and _filtered_columns(shape) in _COUNTED_VIEWS
 
 
-def _days_of_view(shape: _Shape) -> list[ColumnElement[bool]]:
+def _days_of_view(shape: _Shape) -> tuple[list[ColumnElement[bool]], list[Any]]:
     """The rows of support_ticket_activity_days that count `shape`'s view: its `grouping`, its
-    filter values (constants, as in the ticket statements), NULL in the other columns."""
+    filter values (constants, as in the ticket statements), NULL in the other columns. And the
+    order that reads them newest day first straight from the index: PostgreSQL does not take
+    `IS NULL` for a constant, so those columns lead the order as they lead the index (an
+    `= value` column needs no place in it), or it would sort what the index returns in order."""
     filtered = _filtered_columns(shape)
     grouping = sum(
         1 << (len(ACTIVITY_DAY_COLUMNS) - 1 - i)
@@ -663,38 +659,47 @@ def _days_of_view(shape: _Shape) -> list[ColumnElement[bool]]:
         else constant("mine"),
     }
     conditions = [_DAYS.grouping == literal_int(grouping)]
+    order: list[Any] = []
     for name in ACTIVITY_DAY_COLUMNS:
         value = values[name] if name in filtered else None
         column = _DAYS[name]
-        conditions.append(column.is_(None) if value is None else column == value)
-    return conditions
+        if value is None:
+            conditions.append(column.is_(None))
+            order.append(column)
+        else:
+            conditions.append(column == value)
+    return conditions, [*order, _DAYS.day.desc()]
 
 
 @lru_cache(maxsize=32)
 def _day_anchor_statement(shape: _Shape) -> Select[datetime, int]:
     """Page N's first key for a view `_counts_days` covers, at any depth in about the same time.
 
-    The view's days newest first with a running sum of their tickets; the newest day where
+    The view's rows newest day first with a running sum of their tickets; the newest day where
     that sum passes the offset; then, inside that day only, the ticket at the rest of the
     offset. The counts are kept by triggers in the tickets' own transactions, so in this one
     statement (one snapshot) they agree with the index exactly.
+
+    The rows come straight from the index (its INCLUDE holds `tickets`) in the window's order,
+    so nothing is sorted or grouped and the scan stops at the page's day: a shallow page reads
+    a few rows, the middle of three years about 550. A day may still have several rows (not
+    yet compacted); the default RANGE frame sums them together, so each of them carries the
+    running sum through its whole day.
     """
     offset = bindparam("offset", type_=BigInteger)
-    # A day's sum as an integer, so the running sum is a bigint: a sum of bigints is numeric,
-    # whose arithmetic doubled the cost of the window below.
-    days = (
-        select(_DAYS.day, cast(func.sum(_DAYS.tickets), Integer).label("tickets"))
-        .where(*_days_of_view(shape))
-        .group_by(_DAYS.day)
-        .subquery("days")
+    view, order = _days_of_view(shape)
+    nulls = order[:-1]  # the columns that are NULL in this view, then the day (newest first)
+    running = func.sum(_DAYS.tickets).over(order_by=order)
+    ranked = select(*nulls, _DAYS.day, running.label("running")).where(*view).subquery()
+    on_day = (
+        select(func.sum(_DAYS.tickets)).where(*view, _DAYS.day == ranked.c.day).scalar_subquery()
     )
-    running = func.sum(days.c.tickets).over(order_by=days.c.day.desc())
-    ranked = select(days.c.day, days.c.tickets, running.label("running")).subquery("ranked")
-    # The newest day whose running sum passes the offset; the window stops there (LIMIT 1).
+    # The newest day whose running sum passes the offset (LIMIT 1 stops the scan there), with
+    # the tickets on newer days: the running sum less the day's own (one index lookup).
     day = (
-        select(ranked.c.day, (ranked.c.running - ranked.c.tickets).label("newer"))
+        select(ranked.c.day, (ranked.c.running - on_day).label("newer"))
         .where(ranked.c.running > offset)
-        .order_by(ranked.c.day.desc())
+        .order_by(*(ranked.c[c.name] for c in nulls), ranked.c.day.desc())
         .limit(literal_int(1))
         .subquery("day")
     )
