@@ -26,6 +26,7 @@ from counseldesk.support.models import (
     TicketRead,
     TicketStatus,
 )
+from counseldesk.support.schemas import MessagePage, TicketPage
 from counseldesk.telegram.emulator import EmulatorServer
 from counseldesk.telegram.models import Notification, NotificationStatus
 from counseldesk.web.app import create_app
@@ -1124,3 +1125,62 @@ async def test_student_media_is_fetched_from_telegram_once_then_served_from_the_
         if bot is not None:
             await bot.session.close()
         await emulator.stop()
+
+
+async def test_the_list_pages_send_exactly_what_their_schemas_describe(
+    counselor_client: httpx.AsyncClient, session: AsyncSession, counselor: Counselor
+) -> None:
+    # The two list endpoints serialize the repository's views without a response model (for
+    # speed); the JSON must be the one the documented models would produce, field for field.
+    category = await make_category(session)
+    busy = await make_ticket(session, category=category, assignee=counselor, crisis=True)
+    await make_ticket(session, status=TicketStatus.CLOSED, priority=TicketPriority.LOW)
+    await add_message(session, busy, "I cannot sleep", touch=True)
+    await add_message(
+        session,
+        busy,
+        "Sent",
+        sender=SenderType.COUNSELOR,
+        counselor=counselor,
+        delivery=NotificationStatus.SENT,
+    )
+    await add_message(
+        session,
+        busy,
+        "Lost",
+        sender=SenderType.COUNSELOR,
+        counselor=counselor,
+        delivery=NotificationStatus.FAILED,
+        error="Forbidden: bot was blocked by the user",
+    )
+    await add_message(session, busy, "A note", counselor=counselor, is_internal=True)
+    await add_message(
+        session, busy, "", media_kind="photo", media_file_id="AgAD", media_mime_type="image/jpeg"
+    )
+    await add_message(
+        session,
+        busy,
+        "notes.pdf",
+        media_kind="document",
+        media_file_id="BQAD",
+        media_file_name="notes.pdf",
+        media_mime_type="application/pdf",
+    )
+
+    inbox = await repository.ticket_page(session, counselor.id, repository.InboxFilters())
+    assert await _tickets(counselor_client) == TicketPage.model_validate(inbox).model_dump(
+        mode="json"
+    )
+    chat = await repository.message_page(session, busy.id)
+    assert await _messages(counselor_client, busy.id) == MessagePage.model_validate(
+        chat
+    ).model_dump(mode="json")
+    # And what the tests compare is rich: every optional part present somewhere, and absent.
+    items = (await _tickets(counselor_client))["items"]
+    assert {i["category"] is None for i in items} == {True, False}
+    assert {i["assigned_counselor"] is None for i in items} == {True, False}
+    assert {i["crisis"] for i in items} == {True, False}
+    messages = (await _messages(counselor_client, busy.id))["items"]
+    assert {m["media"] is None for m in messages} == {True, False}
+    assert {m["delivery"] is None for m in messages} == {True, False}
+    assert {m["counselor"] is None for m in messages} == {True, False}

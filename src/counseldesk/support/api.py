@@ -12,7 +12,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, Response
+from pydantic import TypeAdapter
 
+from counseldesk.db.paging import Page
 from counseldesk.errors import NotFound
 from counseldesk.staff.api import CSRF_REFUSED, NOT_LOGGED_IN
 from counseldesk.staff.deps import CurrentCounselor, CurrentStaff
@@ -45,10 +47,22 @@ READ = {**NOT_LOGGED_IN, **INVALID}
 WRITE = {**NOT_LOGGED_IN, **CSRF_REFUSED, **INVALID, **NO_TICKET}
 
 
-@router.get("/tickets", responses=READ)
+# The list pages go straight from the repository's views to JSON. Their dataclasses have the
+# schemas' fields (tests/support/test_api.py holds the two to the same JSON), so copying every
+# row into a response model first (0.1 ms a page) bought nothing; `response_model` still
+# describes them in the OpenAPI schema.
+_TICKET_PAGE = TypeAdapter(Page[repository.TicketView])
+_MESSAGE_PAGE = TypeAdapter(Page[repository.MessageView])
+
+
+def _json(adapter: TypeAdapter[Any], page: Page[Any]) -> Response:
+    return Response(adapter.dump_json(page), media_type="application/json")
+
+
+@router.get("/tickets", responses=READ, response_model=TicketPage)
 async def list_tickets(
     query: Annotated[InboxQuery, Query()], counselor: CurrentStaff, session: SessionDep
-) -> TicketPage:
+) -> Response:
     """The inbox: tickets by last activity, newest first, 20 a page (`limit` up to 100).
 
     Filters combine. `assigned=mine` is your tickets, `unassigned` nobody's. `q` searches
@@ -64,7 +78,7 @@ async def list_tickets(
         limit=query.limit,
         cursor=query.cursor,
     )
-    return TicketPage.model_validate(page)
+    return _json(_TICKET_PAGE, page)
 
 
 @router.get("/tickets/{ticket_id}", responses={**READ, **NO_TICKET})
@@ -74,13 +88,15 @@ async def get_ticket(ticket_id: int, counselor: CurrentStaff, session: SessionDe
     return TicketDetail.model_validate(view)
 
 
-@router.get("/tickets/{ticket_id}/messages", responses={**READ, **NO_TICKET})
+@router.get(
+    "/tickets/{ticket_id}/messages", responses={**READ, **NO_TICKET}, response_model=MessagePage
+)
 async def list_messages(
     ticket_id: int,
     query: Annotated[MessagesQuery, Query()],
     _counselor: CurrentStaff,
     session: SessionDep,
-) -> MessagePage:
+) -> Response:
     """A conversation, 50 messages a page from the newest; each page oldest first.
 
     Page 1 is the newest 50. Older ones: `next_cursor`, or `before=<message id>`, or `page=2`.
@@ -95,7 +111,7 @@ async def list_messages(
         before=query.before,
         cursor=query.cursor,
     )
-    return MessagePage.model_validate(page)
+    return _json(_MESSAGE_PAGE, page)
 
 
 @router.post("/tickets/{ticket_id}/messages", status_code=201, responses=WRITE)

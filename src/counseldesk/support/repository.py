@@ -125,32 +125,43 @@ class Delivery(enum.StrEnum):
 
 
 # --- what the queries return -------------------------------------------------------------------
+#
+# Shaped as the JSON API shows them: the list endpoints serialize these straight to JSON
+# (support/api.py) rather than copying each row into a response model first. `slots`, not
+# `frozen`: a frozen dataclass sets each field through object.__setattr__, five times slower
+# per row (1.6 against 0.3 us for 15 fields), and a page builds 20 to 100 of them.
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class CategoryRef:
     id: int
     name: str
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class StudentRef:
     id: int
     full_name: str
     admission_no: str
     telegram_user_id: int
+
+
+@dataclass(slots=True)
+class StudentDetailRef(StudentRef):
     phone: str
     year_of_study: int
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class CounselorRef:
     id: int
     full_name: str
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class TicketView:
+    """One row of the inbox (the API's TicketSummary)."""
+
     id: int
     subject: str
     status: TicketStatus
@@ -163,16 +174,20 @@ class TicketView:
     last_sender_type: SenderType | None
     message_count: int
     unread_count: int
+    crisis: bool
     created_at: datetime
+
+
+@dataclass(slots=True)
+class TicketDetailView(TicketView):
+    """A ticket with what the chat header shows (the API's TicketDetail)."""
+
+    student: StudentDetailRef
     closed_at: datetime | None
     crisis_detected_at: datetime | None
 
-    @property
-    def crisis(self) -> bool:
-        return self.crisis_detected_at is not None
 
-
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class MediaView:
     kind: str
     file_name: str | None
@@ -180,14 +195,14 @@ class MediaView:
     url: str
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class DeliveryView:
     status: Delivery
     error: str | None
     notification_id: int
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class MessageView:
     id: int
     ticket_id: int
@@ -198,6 +213,12 @@ class MessageView:
     media: MediaView | None
     created_at: datetime
     delivery: DeliveryView | None
+
+
+# Labels as PostgreSQL returns them, to members: a dict lookup, not an Enum call per value.
+_STATUSES = {member.value: member for member in TicketStatus}
+_PRIORITIES = {member.value: member for member in TicketPriority}
+_SENDERS = {member.value: member for member in SenderType}
 
 
 @dataclass(frozen=True)
@@ -549,39 +570,53 @@ def _ticket_view(row: Record) -> TicketView:
     return TicketView(
         id=row["id"],
         subject=row["subject"],
-        status=TicketStatus(row["status"]),
-        priority=TicketPriority(row["priority"]),
+        status=_STATUSES[row["status"]],
+        priority=_PRIORITIES[row["priority"]],
         category=None if category_id is None else CategoryRef(category_id, row["category_name"]),
         student=StudentRef(
             id=row["student_id"],
             full_name=row["student_name"],
             admission_no=row["admission_no"],
             telegram_user_id=row["telegram_user_id"],
-            phone=row["phone"],
-            year_of_study=row["year_of_study"],
         ),
         assigned_counselor=None
         if assignee_id is None
         else CounselorRef(id=assignee_id, full_name=row["assignee_name"]),
         last_activity_at=row["last_activity_at"],
         last_message_preview=row["last_message_preview"],
-        last_sender_type=None if last_sender is None else SenderType(last_sender),
+        last_sender_type=None if last_sender is None else _SENDERS[last_sender],
         message_count=row["message_count"],
         unread_count=row["unread_count"],
+        crisis=row["crisis_detected_at"] is not None,
         created_at=row["created_at"],
-        closed_at=row["closed_at"],
-        crisis_detected_at=row["crisis_detected_at"],
+    )
+
+
+def _ticket_detail_view(row: Record) -> TicketDetailView:
+    values = {name: getattr(_ticket_view(row), name) for name in TicketView.__dataclass_fields__}
+    values["student"] = StudentDetailRef(
+        id=row["student_id"],
+        full_name=row["student_name"],
+        admission_no=row["admission_no"],
+        telegram_user_id=row["telegram_user_id"],
+        phone=row["phone"],
+        year_of_study=row["year_of_study"],
+    )
+    return TicketDetailView(
+        **values, closed_at=row["closed_at"], crisis_detected_at=row["crisis_detected_at"]
     )
 
 
 _ONE_TICKET = _ticket_select(SupportTicket).where(SupportTicket.id == bindparam("ticket_id"))
 
 
-async def get_ticket_view(session: AsyncSession, ticket_id: int, counselor_id: int) -> TicketView:
+async def get_ticket_view(
+    session: AsyncSession, ticket_id: int, counselor_id: int
+) -> TicketDetailView:
     rows = await fetch_records(session, _ONE_TICKET, {"ticket_id": ticket_id, "me": counselor_id})
     if not rows:
         raise NotFound(f"Ticket {ticket_id} does not exist.")
-    return _ticket_view(rows[0])
+    return _ticket_detail_view(rows[0])
 
 
 class _Position(enum.Enum):
@@ -909,7 +944,7 @@ def _message_view(row: Record) -> MessageView:
     return MessageView(
         id=row["id"],
         ticket_id=row["ticket_id"],
-        sender_type=SenderType(row["sender_type"]),
+        sender_type=_SENDERS[row["sender_type"]],
         counselor=None
         if counselor_id is None
         else CounselorRef(id=counselor_id, full_name=row["counselor_name"]),
