@@ -219,18 +219,27 @@ async def test_a_collected_term_finds_each_ticket_once_whatever_the_cap_was_befo
     assert (page.total, page.total_is_estimate) == (4, False)
 
 
-@pytest.mark.parametrize(("walk_above", "plans"), [(10**12, "auto"), (-1, "force_custom_plan")])
+@pytest.mark.parametrize(
+    ("walk_above", "cap", "plans"),
+    [
+        (10**12, 2_000, "auto"),  # collected
+        (-1, 2_000, "force_custom_plan"),  # known common: walked at once
+        (10**12, 0, "force_custom_plan"),  # collected past the cap, then walked
+    ],
+)
 async def test_only_a_walked_search_plans_its_page_for_the_term(
     session: AsyncSession,
     counselor: Counselor,
     monkeypatch: pytest.MonkeyPatch,
     walk_above: int,
+    cap: int,
     plans: str,
 ) -> None:
     # A collected search's page statement reads bound ids, the same for any term, so it keeps
     # its plan; a walked one tests the term on each ticket, so it is planned for the term.
     await add_message(session, await make_ticket(session), "my landlord again")
     monkeypatch.setattr(repository, "SEARCH_WALK_ABOVE", walk_above)
+    monkeypatch.setattr(repository, "SEARCH_COLLECT_CAP", cap)
     await repository.ticket_page(session, counselor.id, InboxFilters(q="landlord"))
     setting = await session.execute(text("SELECT current_setting('plan_cache_mode')"))
     assert setting.scalar_one() == plans
