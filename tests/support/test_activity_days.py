@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import (
 
 from counseldesk.db import migrate
 from counseldesk.db.paging import find_page_start
+from counseldesk.runtime import Runtime
 from counseldesk.staff.models import Counselor
 from counseldesk.support import repository
 from counseldesk.support.maintenance import _COMPACT, compact_activity_days, recount_activity_days
@@ -33,6 +34,7 @@ from counseldesk.support.models import (
     TicketStatus,
 )
 from counseldesk.support.repository import Assigned, InboxFilters, _Shape
+from counseldesk.worker import JOBS, run_job_once
 from tests import query_plans
 from tests.conftest import recreate_database
 from tests.factories import make_counselor
@@ -358,3 +360,17 @@ async def test_the_days_are_read_in_index_order_without_a_sort(
     kinds = {node["Node Type"] for node in anchor.nodes()}
     assert "Sort" not in kinds, json.dumps(anchor.tree, indent=1)[:6000]
     assert anchor.scans_of("support_ticket_activity_days") == {"Index Only Scan"}
+
+
+async def test_the_worker_folds_the_counts_every_minute(
+    runtime: Runtime, session: AsyncSession, counselor: Counselor
+) -> None:
+    [job] = [job for job in JOBS if job.name == "compact-activity-days"]
+    assert job.every_seconds == 60
+    tickets = await spread_tickets(session, counselor)
+    for ticket in tickets[:5]:
+        ticket.status = TicketStatus.REPLIED
+    await session.flush()
+    assert await run_job_once(runtime, job)
+    await assert_counts_agree(session)
+    assert await run_job_once(runtime, job) == 0  # nothing left to fold
