@@ -7,12 +7,14 @@ import subprocess
 import sys
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from counseldesk.db import migrate
 from counseldesk.db.engine import Database
 from counseldesk.staff.models import Counselor, Role
 from tests.conftest import make_settings, recreate_database
+from tests.support.activity_days import counted_and_actual
 
 
 def _cli(database_url: str, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
@@ -95,3 +97,19 @@ async def test_create_counselor_refuses_a_duplicate_and_a_short_password(
     assert short.returncode == 1
     assert "8" in short.stderr
     assert await _counselor(cli_database, "s@example.edu") is None
+
+
+async def test_recount_inbox_days_repairs_counts_written_around(cli_database: str) -> None:
+    # As after a load with triggers off: the counts say nothing of the tickets.
+    engine = create_async_engine(cli_database)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("DELETE FROM support_ticket_activity_days"))
+        result = _cli(cli_database, "recount-inbox-days")
+        assert result.returncode == 0, result.stderr
+        assert "Counted every ticket again." in result.stdout
+        async with engine.connect() as conn:
+            counted, actual = await counted_and_actual(conn)
+        assert counted == actual != set()
+    finally:
+        await engine.dispose()
