@@ -599,7 +599,8 @@ def _ticket_view(row: Record) -> TicketView:
 
 
 def _ticket_detail_view(row: Record) -> TicketDetailView:
-    values = {name: getattr(_ticket_view(row), name) for name in TicketView.__dataclass_fields__}
+    summary = _ticket_view(row)
+    values = {name: getattr(summary, name) for name in TicketView.__dataclass_fields__}
     values["student"] = StudentDetailRef(
         id=row["student_id"],
         full_name=row["student_name"],
