@@ -374,3 +374,19 @@ async def test_the_worker_folds_the_counts_every_minute(
     assert await run_job_once(runtime, job)
     await assert_counts_agree(session)
     assert await run_job_once(runtime, job) == 0  # nothing left to fold
+
+
+async def test_the_counts_are_vacuumed_often_enough_for_index_only_scans(
+    session: AsyncSession,
+) -> None:
+    # The default (20% of the table) would leave the visibility map stale for tens of thousands
+    # of folded rows on a large desk; the reader's index-only scan then visits the heap.
+    options = await session.scalar(
+        text("SELECT reloptions FROM pg_class WHERE relname = 'support_ticket_activity_days'")
+    )
+    assert {
+        "autovacuum_vacuum_scale_factor=0",
+        "autovacuum_vacuum_threshold=1000",
+        "autovacuum_vacuum_insert_scale_factor=0",
+        "autovacuum_vacuum_insert_threshold=1000",
+    } <= set(options)

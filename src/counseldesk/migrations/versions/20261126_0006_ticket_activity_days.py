@@ -144,6 +144,14 @@ def upgrade() -> None:
         ],
         postgresql_include=["tickets"],
     )
+    # Vacuumed after every thousand changed rows rather than after 20% of the table (37,000
+    # rows at 2M tickets): the reader's index-only scan needs the visibility map, and the
+    # compaction turns rows over every minute.
+    op.execute(
+        "ALTER TABLE support_ticket_activity_days SET ("
+        "autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 1000, "
+        "autovacuum_vacuum_insert_scale_factor = 0, autovacuum_vacuum_insert_threshold = 1000)"
+    )
     op.execute(_DAY_FUNCTION)
     for name, body in _FUNCTIONS.items():
         op.execute(_FUNCTION.format(name=name, body=body.strip()))
