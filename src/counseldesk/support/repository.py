@@ -652,10 +652,11 @@ def _anchor_statement(shape: _Shape) -> Select[datetime, int]:
 
 
 # From this many entries on, `page=N` finds its start by adding up days (below) rather than by
-# counting index entries. On the benchmark data, adding up ~1,100 days (three years) and
-# counting inside one day took 0.7-0.9 ms at any depth; counting 5,000 entries took 0.45 ms,
-# 20,000 took 1.3 ms.
-DAYS_FROM_OFFSET = 5_000
+# counting index entries. On the benchmark data (all tickets, EXPLAIN ANALYZE, median of 7):
+# counting took 0.15 ms for 1,000 entries, 0.24 for 2,000, 0.54 for 5,000 and 2.0 for 20,000;
+# the days 0.30, 0.38, 0.20 and 0.24 ms (near the top, the newest days are the busiest, and the
+# count inside one of them is the larger part).
+DAYS_FROM_OFFSET = 3_000
 _DAYS = support_ticket_activity_days.c
 # The sets of filters support_ticket_activity_days counts (migration 0006's grouping sets): no
 # filter, any one, any two.
@@ -730,7 +731,7 @@ def _day_anchor_statement(shape: _Shape) -> Select[datetime, int]:
     """
     offset = bindparam("offset", type_=BigInteger)
     view, order = _days_of_view(shape)
-    nulls = order[:-1]  # the columns that are NULL in this view, then the day (newest first)
+    nulls = order[:-1]  # the columns NULL in this view; `order` ends with the day, newest first
     running = func.sum(_DAYS.tickets).over(order_by=order)
     ranked = select(*nulls, _DAYS.day, running.label("running")).where(*view).subquery()
     on_day = (
