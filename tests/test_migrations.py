@@ -76,3 +76,50 @@ async def test_0005_copies_each_students_name_onto_their_tickets(server_url: str
     assert all(row["student_name"] == row["full_name"] for row in rows)
     assert nullable == "NO"
     assert named == "Kevin Mutua"
+
+
+async def test_0007_stores_each_tickets_search_vectors(server_url: str) -> None:
+    url = await recreate_database(server_url, "counseldesk_vectors")
+    migrate.upgrade(url, "0006")
+    connection = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        # Ids on both sides of the backfill's batch boundaries (batches of 50,000).
+        await connection.execute(
+            """
+            INSERT INTO students (telegram_user_id, admission_no, full_name, phone, year_of_study)
+            VALUES (1, 'AB/1/2024', 'Faith Achieng', '+254700000001', 1);
+            INSERT INTO support_tickets (id, telegram_user_id, student_id, subject)
+            OVERRIDING SYSTEM VALUE
+            SELECT t.id, 1, 1, 'Exam stress, week ' || t.id
+            FROM (VALUES (1), (50000), (50001), (100000), (100001)) t(id);
+            SELECT setval(pg_get_serial_sequence('support_tickets', 'id'), 100001);
+            """
+        )
+        migrate.upgrade(url, "0007")
+        stale = await connection.fetchval(
+            "SELECT count(*) FROM support_tickets "
+            "WHERE subject_vector <> to_tsvector('simple', subject) "
+            "OR name_vector <> to_tsvector('simple', student_name)"
+        )
+        nullable = await connection.fetch(
+            "SELECT is_nullable FROM information_schema.columns "
+            "WHERE table_name = 'support_tickets' AND column_name LIKE '%_vector'"
+        )
+        # A ticket written without them (a process of the previous version, or the
+        # demo-data generator with triggers off) gets them, and so does a new subject.
+        await connection.execute("SET session_replication_role = replica")
+        inserted = await connection.fetchval(
+            "INSERT INTO support_tickets (telegram_user_id, student_id, student_name, subject) "
+            "VALUES (1, 1, 'Faith Achieng', 'Fees') RETURNING name_vector::text"
+        )
+        await connection.execute("RESET session_replication_role")
+        renamed = await connection.fetchval(
+            "UPDATE support_tickets SET subject = 'Homesick' WHERE id = 1 "
+            "RETURNING subject_vector::text"
+        )
+    finally:
+        await connection.close()
+    assert stale == 0
+    assert [row["is_nullable"] for row in nullable] == ["NO", "NO"]
+    assert inserted == "'achieng':2 'faith':1"
+    assert renamed == "'homesick':1"

@@ -315,6 +315,11 @@ async def test_a_walked_name_search_tests_each_ticket_without_reading_all_matchi
         n.get("Index Name") for n in page.nodes() if n.get("Relation Name") == "students"
     }
     assert student_scans == {"pk_students"}, student_scans
+    # Each walked ticket is tested on its stored vectors (migration 0007), not by computing
+    # to_tsvector of its subject and name.
+    walk = [n for n in page.nodes() if n.get("Index Name") == "ix_support_tickets_activity"]
+    assert "name_vector @@" in walk[0]["Filter"], walk[0]["Filter"]
+    assert "to_tsvector('simple'::regconfig, (student_name)" not in walk[0]["Filter"]
 
 
 async def test_a_chat_page_reads_the_ticket_index_and_joins_by_key(

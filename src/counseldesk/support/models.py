@@ -2,12 +2,14 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     Column,
     DateTime,
     Enum,
+    FetchedValue,
     ForeignKey,
     Identity,
     Index,
@@ -19,6 +21,7 @@ from sqlalchemy import (
     func,
     text,
 )
+from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column
 
 from counseldesk.db.base import Base, CreatedAtMixin
@@ -155,6 +158,14 @@ class SupportTicket(Base):
     # (13,000 heap reads for a common first name). Students cannot rename themselves; a
     # change of a student's name must update their tickets in the same transaction.
     student_name: Mapped[str] = mapped_column(String(120))
+    # to_tsvector('simple', ...) of the subject and of the name, written by a trigger
+    # (migration 0007) from the row itself, for search's walk through the inbox: reading a
+    # stored vector instead of computing two per ticket made the walk ~10x cheaper. Deferred:
+    # nothing in Python reads them.
+    subject_vector: Mapped[Any] = mapped_column(
+        TSVECTOR, deferred=True, server_default=FetchedValue()
+    )
+    name_vector: Mapped[Any] = mapped_column(TSVECTOR, deferred=True, server_default=FetchedValue())
     status: Mapped[TicketStatus] = mapped_column(
         _pg_enum(TicketStatus, "ticket_status"), server_default=TicketStatus.OPEN.value
     )

@@ -421,7 +421,12 @@ class _Search:
         """The same test for one ticket at a time, for walking the inbox. OR keeps these
         subqueries as subplans, so the planner picks per source between a hash of its matches
         (a rare term) and a probe per ticket (a common one)."""
-        tests = [self.subject_matches(), self.name_matches()]
+        # The stored vectors (migration 0007), not to_tsvector per ticket walked: the same
+        # configuration and text as the indexes the collection reads, ~10x cheaper to test.
+        tests: list[ColumnElement[bool]] = [
+            SupportTicket.subject_vector.bool_op("@@")(self.tsquery),
+            SupportTicket.name_vector.bool_op("@@")(self.tsquery),
+        ]
         if self.admission:
             student = aliased(Student)
             tests.append(
