@@ -98,6 +98,19 @@ async def recreate_database(server: str, name: str) -> str:
     return to_asyncpg_url(server).set(database=full).render_as_string(hide_password=False)
 
 
+async def migrated_database(server: str, name: str, revision: str = "head") -> str:
+    """A new database for this run with the migrations up to `revision` applied (the tests of
+    one migration start from the revision before it)."""
+    url = await recreate_database(server, name)
+    migrate.upgrade(url, revision)
+    return url
+
+
+def asyncpg_dsn(url: str) -> str:
+    """The SQLAlchemy URL of `recreate_database` as plain asyncpg takes it."""
+    return url.replace("postgresql+asyncpg://", "postgresql://")
+
+
 @pytest.fixture(scope="session", autouse=True)
 async def _drop_run_databases(server_url: str) -> AsyncIterator[None]:
     yield

@@ -22,7 +22,6 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from counseldesk.db import migrate
 from counseldesk.db.paging import find_page_start
 from counseldesk.runtime import Runtime
 from counseldesk.staff.models import Counselor
@@ -36,7 +35,7 @@ from counseldesk.support.models import (
 from counseldesk.support.repository import Assigned, InboxFilters, _Shape
 from counseldesk.worker import JOBS, run_job_once
 from tests import query_plans
-from tests.conftest import recreate_database
+from tests.conftest import asyncpg_dsn, migrated_database
 from tests.factories import make_counselor
 from tests.support.activity_days import DAYS, KEY, assert_counts_agree, counted_and_actual
 from tests.support.inbox_factories import EPOCH, add_message, make_category, make_ticket
@@ -269,10 +268,8 @@ async def test_a_session_time_zone_with_daylight_saving_does_not_move_the_days(
 
 
 async def _scratch_with_moved_tickets(server_url: str) -> str:
-    url = await recreate_database(server_url, "counseldesk_activity_days")
-    migrate.upgrade(url)
-    dsn = url.replace("postgresql+asyncpg://", "postgresql://")
-    connection = await asyncpg.connect(dsn)
+    url = await migrated_database(server_url, "counseldesk_activity_days")
+    connection = await asyncpg.connect(asyncpg_dsn(url))
     try:
         await connection.execute(
             """
@@ -291,14 +288,14 @@ async def _scratch_with_moved_tickets(server_url: str) -> str:
         )
     finally:
         await connection.close()
-    return dsn
+    return url
 
 
-async def _while_compacting(dsn: str, other: Callable[[AsyncConnection], Awaitable[Any]]) -> None:
+async def _while_compacting(url: str, other: Callable[[AsyncConnection], Awaitable[Any]]) -> None:
     """`other`, in a transaction of its own, while a compaction has folded the counts but not
     yet committed; then check the counts against the tickets."""
-    engine = create_async_engine(dsn.replace("postgresql://", "postgresql+asyncpg://"))
-    compacting = await asyncpg.connect(dsn)
+    engine = create_async_engine(url)
+    compacting = await asyncpg.connect(asyncpg_dsn(url))
     try:
         await compacting.execute("BEGIN")
         assert await compacting.fetchval(str(_COMPACT)) > 0
@@ -320,17 +317,17 @@ async def _while_compacting(dsn: str, other: Callable[[AsyncConnection], Awaitab
 
 
 async def test_a_recount_during_a_compaction_counts_each_ticket_once(server_url: str) -> None:
-    dsn = await _scratch_with_moved_tickets(server_url)
-    await _while_compacting(dsn, recount_activity_days)
+    url = await _scratch_with_moved_tickets(server_url)
+    await _while_compacting(url, recount_activity_days)
 
 
 async def test_truncated_tickets_during_a_compaction_leave_no_counts(server_url: str) -> None:
-    dsn = await _scratch_with_moved_tickets(server_url)
+    url = await _scratch_with_moved_tickets(server_url)
 
     async def truncate(conn: AsyncConnection) -> None:
         await conn.execute(text("TRUNCATE support_tickets CASCADE"))
 
-    await _while_compacting(dsn, truncate)
+    await _while_compacting(url, truncate)
 
 
 @pytest.mark.parametrize("view", ["all", "closed", "mine in a category", "unassigned"])
