@@ -445,14 +445,15 @@ class _Search:
 # large enough to start them, and starting them costs ~40 ms on this hardware, more than the
 # query. Custom plans: how a term is best found depends on the term, so a prepared statement's
 # one-size generic plan (chosen after five executions) must not be used.
+_CUSTOM_PLANS = func.set_config("plan_cache_mode", "force_custom_plan", True)
 _SEARCH_SETTINGS = select(
-    func.set_config("max_parallel_workers_per_gather", "0", True),
-    func.set_config("plan_cache_mode", "force_custom_plan", True),
+    func.set_config("max_parallel_workers_per_gather", "0", True), _CUSTOM_PLANS
 )
+# A walk after all (the collection went past its cap): planned for the term again.
+_BACK_TO_CUSTOM_PLANS = select(_CUSTOM_PLANS)
 # Back to kept plans once the term's ids are collected: the page statement that reads them does
 # not depend on the term, and planning it anew (1-4 ms with its joins) cost more than running it.
-_CACHED_PLANS = select(func.set_config("plan_cache_mode", "auto", True))
-_CUSTOM_PLANS = select(func.set_config("plan_cache_mode", "force_custom_plan", True))
+_CACHED_PLANS = func.set_config("plan_cache_mode", "auto", True)
 
 
 @lru_cache(maxsize=8)
@@ -471,7 +472,7 @@ def _search_statements(admission: bool, cap: int) -> tuple[Select[Any], Select[A
         func.array(source.scalar_subquery(), type_=ARRAY(BigInteger))
         for source in search.sources(cap)
     ]
-    return everything, select(*arrays, _CACHED_PLANS.selected_columns[0])
+    return everything, select(*arrays, _CACHED_PLANS)
 
 
 async def _search_mode(
@@ -505,7 +506,7 @@ async def _search_mode(
     largest = max(len(ids) for ids in sources)
     if largest > SEARCH_COLLECT_CAP:
         remember_estimate(largest_key, largest)
-        await fetch_records(session, _CUSTOM_PLANS, {})  # the walk is planned for the term
+        await fetch_records(session, _BACK_TO_CUSTOM_PLANS, {})
         return SearchMode.WALK, max(estimate, largest), None
     return SearchMode.COLLECT, estimate, sorted(set().union(*sources))
 
