@@ -178,6 +178,14 @@ VIEWS: dict[str, dict[str, Any]] = {
 }
 
 
+def view_filters(view: str, tickets: list[SupportTicket]) -> InboxFilters:
+    """The filters of VIEWS[view], "first" standing for the first category `tickets` use."""
+    arguments = dict(VIEWS[view])
+    if arguments.get("category_id") == "first":
+        arguments["category_id"] = next(t.category_id for t in tickets if t.category_id)
+    return InboxFilters(**arguments)
+
+
 @pytest.mark.parametrize("view", VIEWS)
 async def test_every_offset_finds_the_key_the_index_count_finds(
     session: AsyncSession, counselor: Counselor, view: str
@@ -189,10 +197,7 @@ async def test_every_offset_finds_the_key_the_index_count_finds(
     moved.last_activity_at = MIDNIGHT - timedelta(days=3)
     await session.flush()
 
-    arguments: dict[str, Any] = dict(VIEWS[view])
-    if arguments.get("category_id") == "first":
-        arguments["category_id"] = next(t.category_id for t in tickets if t.category_id)
-    filters = InboxFilters(**arguments)
+    filters = view_filters(view, tickets)
     shape = _Shape.of(filters, None)
     assert repository._counts_days(shape)
     params = repository._params(filters, counselor.id)
@@ -341,10 +346,7 @@ async def test_the_days_are_read_in_index_order_without_a_sort(
     # On a table this small PostgreSQL would rather read it whole; with those paths off, the
     # plan shows whether the index's order serves the running sum as it does on a big desk.
     tickets = await spread_tickets(session, counselor)
-    arguments: dict[str, Any] = dict(VIEWS[view])
-    if arguments.get("category_id") == "first":
-        arguments["category_id"] = next(t.category_id for t in tickets if t.category_id)
-    filters = InboxFilters(**arguments)
+    filters = view_filters(view, tickets)
     monkeypatch.setattr(repository, "DAYS_FROM_OFFSET", 1)
     await session.execute(text("SET LOCAL enable_seqscan = off"))
     await session.execute(text("SET LOCAL enable_bitmapscan = off"))
