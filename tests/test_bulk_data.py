@@ -20,7 +20,8 @@ from counseldesk.demo import load_demo_data
 from tests.conftest import make_settings, recreate_database
 from tests.support.activity_days import assert_counts_agree
 
-# Every denormalized column of a ticket, recomputed from its messages and its student.
+# Every denormalized column of a ticket, recomputed from its messages and its student, and
+# the search vectors of the ticket and of its messages.
 MISMATCHES = """
 SELECT count(*) FILTER (WHERE t.message_count <> x.n),
        count(*) FILTER (WHERE t.last_student_message_id IS DISTINCT FROM x.last_student),
@@ -30,7 +31,8 @@ SELECT count(*) FILTER (WHERE t.message_count <> x.n),
        count(*) FILTER (WHERE t.telegram_user_id <> x.tg),
        count(*) FILTER (WHERE t.student_name <> s.full_name),
        count(*) FILTER (WHERE t.subject_vector <> to_tsvector('simple', t.subject)),
-       count(*) FILTER (WHERE t.name_vector <> to_tsvector('simple', t.student_name))
+       count(*) FILTER (WHERE t.name_vector <> to_tsvector('simple', t.student_name)),
+       count(*) FILTER (WHERE x.stale_vectors > 0)
 FROM support_tickets t
 JOIN students s ON s.id = t.student_id
 JOIN LATERAL (
@@ -40,7 +42,8 @@ JOIN LATERAL (
            (array_agg(sender_type ORDER BY id DESC) FILTER (WHERE NOT is_internal))[1]
                AS last_sender,
            (array_agg(body ORDER BY id DESC) FILTER (WHERE NOT is_internal))[1] AS last_body,
-           min(telegram_user_id) AS tg
+           min(telegram_user_id) AS tg,
+           count(*) FILTER (WHERE body_vector <> to_tsvector('simple', body)) AS stale_vectors
     FROM support_messages m WHERE m.ticket_id = t.id
 ) x ON true
 WHERE t.telegram_user_id >= 5000000000  -- generated ones (the demo's own are the service's)
@@ -106,7 +109,7 @@ async def test_generated_data_is_exact_consistent_and_realistic(bulk_engine: Asy
                 )
             )
         ).one()
-    assert tuple(mismatches) == (0,) * 9
+    assert tuple(mismatches) == (0,) * 10
     closed, open_, unassigned, urgent, categories, longest, median = shares
     assert closed > 0.6 and 0 < open_ < 0.2 and 0 < unassigned < 0.3 and 0 < urgent < 0.1
     assert categories >= 5
@@ -131,7 +134,7 @@ async def test_generated_data_is_exact_consistent_and_realistic(bulk_engine: Asy
     assert await _scalar(bulk_engine, "SELECT count(*) FROM support_tickets") == tickets + 3500
     assert await _scalar(bulk_engine, "SELECT count(*) FROM support_messages") == messages + 26000
     async with bulk_engine.connect() as conn:
-        assert tuple((await conn.execute(text(MISMATCHES))).one()) == (0,) * 9
+        assert tuple((await conn.execute(text(MISMATCHES))).one()) == (0,) * 10
         indexes = await conn.execute(
             text("SELECT count(*) FROM pg_indexes WHERE tablename = 'support_tickets'")
         )

@@ -289,7 +289,7 @@ async def test_a_rare_search_term_is_looked_up_in_every_full_text_index(
         "ix_support_tickets_subject_fts",
         "ix_support_tickets_student_name_fts",
         "ix_students_admission_no_prefix",
-        "ix_support_messages_body_fts",
+        "ix_support_messages_body_vector",
     } <= used, used
 
 
@@ -320,6 +320,14 @@ async def test_a_walked_name_search_tests_each_ticket_without_reading_all_matchi
     walk = [n for n in page.nodes() if n.get("Index Name") == "ix_support_tickets_activity"]
     assert "name_vector @@" in walk[0]["Filter"], walk[0]["Filter"]
     assert "to_tsvector('simple'::regconfig, (student_name)" not in walk[0]["Filter"]
+    # And its messages on theirs (migration 0008), whichever way the planner looks them up.
+    message_tests = [
+        n.get("Filter", "") + n.get("Index Cond", "") + n.get("Recheck Cond", "")
+        for n in page.nodes()
+        if n.get("Relation Name") == "support_messages" or "body" in n.get("Index Name", "")
+    ]
+    assert any("body_vector @@" in t for t in message_tests), message_tests
+    assert not any("to_tsvector" in t for t in message_tests), message_tests
 
 
 async def test_a_chat_page_reads_the_ticket_index_and_joins_by_key(

@@ -259,7 +259,7 @@ def clean_query(q: str | None) -> str | None:
 # `_Shape._build_conditions`). Building a statement of this size costs SQLAlchemy about as much
 # as PostgreSQL needs to run it (~0.8 ms), which matters at ~1 ms a page.
 
-# The text-search configuration must be a literal: the GIN indexes are on
+# The text-search configuration must be a literal: the subject and name GIN indexes are on
 # to_tsvector('simple', column), and a parameter there would not match them.
 _SIMPLE: ColumnElement[Any] = literal_column("'simple'::regconfig")
 _ACTIVITY_ORDER = (SupportTicket.last_activity_at.desc(), SupportTicket.id.desc())
@@ -395,7 +395,9 @@ class _Search:
         )
 
     def body_matches(self) -> ColumnElement[bool]:
-        return func.to_tsvector(_SIMPLE, SupportMessage.body).bool_op("@@")(self.tsquery)
+        # The stored vector (migration 0008), which the full-text index is on: one test for
+        # the collection, the walk's probe of each ticket's messages and its hashed lookup.
+        return SupportMessage.body_vector.bool_op("@@")(self.tsquery)
 
     def sources(self, cap: int | None = None) -> list[Select[Any]]:
         """The ticket ids each source matches (subject, student name, admission number when
