@@ -176,6 +176,24 @@ async def test_a_rare_term_is_collected_with_an_exact_total(
     )
 
 
+async def test_a_collected_term_is_counted_by_its_ids_unless_another_filter_narrows_it(
+    engine: AsyncEngine, session: AsyncSession, counselor: Counselor
+) -> None:
+    for i in range(3):
+        status = TicketStatus.OPEN if i else TicketStatus.CLOSED
+        await add_message(session, await make_ticket(session, status=status), "landlord")
+    async with query_plans.captured(engine) as sent:
+        page = await repository.ticket_page(session, counselor.id, InboxFilters(q="landlord"))
+    assert (page.total, page.total_is_estimate) == (3, False)
+    # The collected ids are the matches: the page does not count them again.
+    assert not [sql for sql, _ in sent if "bounded_total" in sql], sent
+    narrowed = InboxFilters(q="landlord", status=TicketStatus.OPEN)
+    async with query_plans.captured(engine) as sent:
+        page = await repository.ticket_page(session, counselor.id, narrowed)
+    assert (page.total, page.total_is_estimate) == (2, False)
+    assert [sql for sql, _ in sent if "bounded_total" in sql], sent
+
+
 async def test_a_term_with_more_matches_than_the_cap_is_walked(
     engine: AsyncEngine,
     session: AsyncSession,

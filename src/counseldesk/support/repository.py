@@ -229,6 +229,16 @@ class InboxFilters:
     assigned: Assigned = Assigned.ALL
     q: str | None = None
 
+    @property
+    def narrowed(self) -> bool:
+        """Any filter besides the search text."""
+        return (
+            self.status is not None
+            or self.priority is not None
+            or self.category_id is not None
+            or self.assigned is not Assigned.ALL
+        )
+
     def fingerprint(self) -> str:
         """Identifies the result set a cursor belongs to (not who asked: "mine" is per viewer,
         and a shared link means the same list to each counselor)."""
@@ -839,10 +849,14 @@ async def ticket_page(
     params = _params(filters, counselor_id)
     search: SearchMode | None = None
     search_estimate = 0
+    collected: int | None = None  # how many tickets a collected term matches, when known
     if filters.q:
         search, search_estimate, matched = await _search_mode(session, filters.q)
         if matched is not None:
             params["matched"] = matched
+            # With no other filter the collected ids are the matches: counting them again
+            # in the database read each one's index entry (1.8 ms for a full name's 324).
+            collected = None if filters.narrowed else len(matched)
     shape = _Shape.of(filters, search)
     viewer = counselor_id if filters.assigned is Assigned.MINE else ""
     estimate_key = f"tickets:{fingerprint}:{viewer}"
@@ -850,7 +864,7 @@ async def ticket_page(
     # are filters that went past the exact-count limit within the last minute: their estimate
     # stands in until it expires, saving each page a scan of EXACT_COUNT_LIMIT index entries.
     known_large = None if search is SearchMode.WALK else remembered_estimate(estimate_key)
-    count = search is not SearchMode.WALK and known_large is None
+    count = search is not SearchMode.WALK and known_large is None and collected is None
 
     if cursor is not None:
         position = decode_cursor(cursor, fingerprint)
@@ -881,6 +895,8 @@ async def ticket_page(
     bounded, everything = _count_statements(shape)
     if search is SearchMode.WALK:
         total, estimated = search_estimate, True
+    elif collected is not None:
+        total, estimated = collected, False
     elif known_large is not None:
         total, estimated = max(known_large, EXACT_COUNT_LIMIT + 1), True
     else:
