@@ -187,26 +187,39 @@ async def test_0008_stores_each_messages_search_vector_and_indexes_it(server_url
     assert found == 4  # message 1 no longer mentions the landlord
 
 
-async def test_0008_builds_again_an_index_an_interrupted_run_left_invalid(server_url: str) -> None:
+async def test_0008_runs_again_over_what_an_interrupted_run_left(server_url: str) -> None:
     url = await migrated_database(server_url, "counseldesk_invalid_index", "0007")
     connection = await asyncpg.connect(asyncpg_dsn(url))
     try:
-        # What an interrupted CREATE INDEX CONCURRENTLY leaves: the index, marked invalid,
-        # which IF NOT EXISTS alone would keep and the planner would never use.
+        # What an interrupted CREATE INDEX CONCURRENTLY or REINDEX CONCURRENTLY leaves: an
+        # index marked invalid. IF NOT EXISTS alone would keep the first, which the planner
+        # never uses; the second would be kept up to date by every write.
         await connection.execute(
             """
             ALTER TABLE support_messages ADD COLUMN body_vector tsvector;
             CREATE INDEX ix_support_messages_body_vector ON support_messages
                 USING gin (body_vector);
+            CREATE INDEX ix_support_messages_ticket_id_ccnew ON support_messages (ticket_id);
             UPDATE pg_index SET indisvalid = false
-            WHERE indexrelid = 'ix_support_messages_body_vector'::regclass;
+            WHERE indexrelid IN ('ix_support_messages_body_vector'::regclass,
+                                 'ix_support_messages_ticket_id_ccnew'::regclass);
+            ALTER TABLE support_messages ADD CONSTRAINT ck_support_messages_body_vector
+                CHECK (body_vector IS NOT NULL) NOT VALID;
             """
         )
         migrate.upgrade(url, "0008")
-        valid = await connection.fetchval(
-            "SELECT indisvalid FROM pg_index "
-            "WHERE indexrelid = 'ix_support_messages_body_vector'::regclass"
+        indexes = await connection.fetch(
+            "SELECT indexrelid::regclass::text AS name, indisvalid FROM pg_index "
+            "WHERE indrelid = 'support_messages'::regclass ORDER BY 1"
+        )
+        checks = await connection.fetchval(
+            "SELECT count(*) FROM pg_constraint WHERE conname = 'ck_support_messages_body_vector'"
         )
     finally:
         await connection.close()
-    assert valid is True
+    assert [tuple(row) for row in indexes] == [
+        ("ix_support_messages_body_vector", True),
+        ("ix_support_messages_ticket_id", True),
+        ("pk_support_messages", True),
+    ]
+    assert checks == 0

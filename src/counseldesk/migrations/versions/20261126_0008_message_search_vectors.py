@@ -59,6 +59,9 @@ _FILL = (
     "WHERE body_vector IS NULL"
 )
 _IN_BATCH = " AND id > :start AND id <= :end"
+_DROP_CHECK = (
+    "ALTER TABLE support_messages DROP CONSTRAINT IF EXISTS ck_support_messages_body_vector"
+)
 
 
 def upgrade() -> None:
@@ -92,15 +95,17 @@ def upgrade() -> None:
         ).scalar()
         if smaller:
             bind.execute(sa.text(f"SET maintenance_work_mem = '{MAINTENANCE_MEMORY}'"))
-        # A build that was interrupted leaves an invalid index behind: build it again.
+        # An interrupted run of this migration leaves invalid indexes behind: its own, or a
+        # REINDEX's copy (`..._ccnew`). IF NOT EXISTS would keep the first, which the planner
+        # never uses; the second would only slow every write.
         invalid = bind.execute(
             sa.text(
-                "SELECT 1 FROM pg_index WHERE NOT indisvalid "
-                "AND indexrelid = to_regclass('ix_support_messages_body_vector')"
+                "SELECT indexrelid::regclass::text FROM pg_index "
+                "WHERE indrelid = 'support_messages'::regclass AND NOT indisvalid"
             )
-        ).scalar()
-        if invalid:
-            bind.execute(sa.text("DROP INDEX CONCURRENTLY ix_support_messages_body_vector"))
+        ).scalars()
+        for name in list(invalid):
+            bind.execute(sa.text(f"DROP INDEX CONCURRENTLY IF EXISTS {name}"))
         bind.execute(
             sa.text(
                 "CREATE INDEX CONCURRENTLY IF NOT EXISTS ix_support_messages_body_vector "
@@ -117,6 +122,7 @@ def upgrade() -> None:
         # lock: each step is its own transaction, VALIDATE scans while writes go on, and
         # SET NOT NULL trusts the validated CHECK instead of scanning again.
         bind.execute(sa.text(_FILL))
+        bind.execute(sa.text(_DROP_CHECK))  # left behind by a run interrupted below
         bind.execute(
             sa.text(
                 "ALTER TABLE support_messages ADD CONSTRAINT ck_support_messages_body_vector "
@@ -129,9 +135,7 @@ def upgrade() -> None:
             )
         )
         bind.execute(sa.text("ALTER TABLE support_messages ALTER COLUMN body_vector SET NOT NULL"))
-        bind.execute(
-            sa.text("ALTER TABLE support_messages DROP CONSTRAINT ck_support_messages_body_vector")
-        )
+        bind.execute(sa.text(_DROP_CHECK))
 
 
 def downgrade() -> None:
