@@ -127,7 +127,8 @@ async def test_0008_stores_each_messages_search_vector_and_indexes_it(server_url
     url = await migrated_database(server_url, "counseldesk_message_vectors", "0007")
     connection = await asyncpg.connect(asyncpg_dsn(url))
     try:
-        # Ids on both sides of the backfill's batch boundaries (batches of 200,000).
+        # Ids on both sides of the backfill's batch boundaries (batches of 200,000), and past
+        # the 25th batch, after which a full VACUUM runs.
         await connection.execute(
             """
             INSERT INTO students (telegram_user_id, admission_no, full_name, phone, year_of_study)
@@ -137,8 +138,8 @@ async def test_0008_stores_each_messages_search_vector_and_indexes_it(server_url
             INSERT INTO support_messages (id, ticket_id, telegram_user_id, sender_type, body)
             OVERRIDING SYSTEM VALUE
             SELECT m.id, 1, 1, 'student', 'My landlord wants rent, message ' || m.id
-            FROM (VALUES (1), (200000), (200001), (400000), (400001)) m(id);
-            SELECT setval(pg_get_serial_sequence('support_messages', 'id'), 400001);
+            FROM (VALUES (1), (200000), (200001), (400000), (5000000), (5000001)) m(id);
+            SELECT setval(pg_get_serial_sequence('support_messages', 'id'), 5000001);
             """
         )
         migrate.upgrade(url, "0008")
@@ -156,6 +157,10 @@ async def test_0008_stores_each_messages_search_vector_and_indexes_it(server_url
         )
         checks = await connection.fetchval(
             "SELECT count(*) FROM pg_constraint WHERE conname = 'ck_support_messages_body_vector'"
+        )
+        analyzed = await connection.fetchval(
+            "SELECT count(*) FROM pg_stats "
+            "WHERE tablename = 'support_messages' AND attname = 'body_vector'"
         )
         # A message written without it (a process of the previous version, or the demo-data
         # generator with triggers off) gets it, and so does an edited body.
@@ -182,9 +187,10 @@ async def test_0008_stores_each_messages_search_vector_and_indexes_it(server_url
         "pk_support_messages",
     ]
     assert checks == 0  # the CHECK only carried NOT NULL in without a locked scan
+    assert analyzed == 1  # the planner knows the new column's words
     assert inserted == "'due':3 'is':2 'rent':1"
     assert edited == "'homesick':1"
-    assert found == 4  # message 1 no longer mentions the landlord
+    assert found == 5  # message 1 no longer mentions the landlord
 
 
 async def test_0008_runs_again_over_what_an_interrupted_run_left(server_url: str) -> None:

@@ -17,9 +17,10 @@ vectors in 0007, and ENABLE ALWAYS for the same reason: the demo-data generator 
 
 On a large table the backfill is the long part. It runs in batches, each its own transaction,
 with a heap-only VACUUM after each so that the next batch reuses the space instead of growing
-the table. Message writes go on throughout; search keeps the old index until the new one is
-built. The column becomes NOT NULL through a validated CHECK, so no step holds a lock that
-blocks reading or writing messages while it scans the table.
+the table. Message writes go on throughout. The old index is dropped last, so processes of the
+previous version, still serving during a deploy, keep searching through it. The column becomes
+NOT NULL through a validated CHECK, so no step holds a lock that blocks reading or writing
+messages while it scans the table. Every step can run again after an interruption.
 """
 
 import logging
@@ -35,9 +36,10 @@ depends_on: str | Sequence[str] | None = None
 
 log = logging.getLogger(__name__)
 
-# Messages filled per transaction. About 4,000 heap pages each, so the VACUUM after each batch
-# stays short.
+# Messages filled per transaction (about 4,000 heap pages), with a heap-only VACUUM after each
+# and a full one after every FULL_VACUUM_EVERY.
 BATCH = 200_000
+FULL_VACUUM_EVERY = 25
 
 MAINTENANCE_MEMORY = "256MB"
 
@@ -73,19 +75,13 @@ def upgrade() -> None:
     op.execute(_VECTOR_TRIGGER)
     op.execute("ALTER TABLE support_messages ENABLE ALWAYS TRIGGER support_messages_body_vector")
     bind = op.get_bind()
+
+    def run(sql: str, **params: object) -> None:
+        bind.execute(sa.text(sql), params)
+
     with op.get_context().autocommit_block():
-        last = int(
-            bind.execute(sa.text("SELECT coalesce(max(id), 0) FROM support_messages")).scalar() or 0
-        )
-        for start in range(0, last, BATCH):
-            bind.execute(sa.text(_FILL + _IN_BATCH), {"start": start, "end": start + BATCH})
-            # Heap only: frees the old row versions' space for the next batch. The index
-            # entries they leave behind are removed once, by the VACUUM below.
-            bind.execute(sa.text("VACUUM (INDEX_CLEANUP OFF) support_messages"))
-            if (start // BATCH) % 25 == 24:
-                log.info("message vectors: %s of %s", f"{start + BATCH:,}", f"{last:,}")
-        # Room to sort in for the index over every message and the VACUUM after it (the
-        # default, 64 MB, holds a third of one pass's dead rows). A larger setting stays.
+        # Room to sort dead rows and index entries in (the default, 64 MB, holds a third of one
+        # VACUUM pass's dead rows here). A larger setting stays.
         smaller = bind.execute(
             sa.text(
                 "SELECT pg_size_bytes(current_setting('maintenance_work_mem')) "
@@ -94,7 +90,24 @@ def upgrade() -> None:
             {"memory": MAINTENANCE_MEMORY},
         ).scalar()
         if smaller:
-            bind.execute(sa.text(f"SET maintenance_work_mem = '{MAINTENANCE_MEMORY}'"))
+            run(f"SET maintenance_work_mem = '{MAINTENANCE_MEMORY}'")
+        last = int(
+            bind.execute(sa.text("SELECT coalesce(max(id), 0) FROM support_messages")).scalar() or 0
+        )
+        for number, start in enumerate(range(0, last, BATCH), start=1):
+            run(_FILL + _IN_BATCH, start=start, end=start + BATCH)
+            if number % FULL_VACUUM_EVERY:
+                # Heap only: frees the old row versions' space for the next batch.
+                run("VACUUM (INDEX_CLEANUP OFF) support_messages")
+            else:
+                # Also removes the index entries of the old versions. Until then their pages
+                # are not all-visible, and each heap-only VACUUM reads them all again.
+                run("VACUUM support_messages")
+                log.info("message vectors: %s of %s", f"{start + BATCH:,}", f"{last:,}")
+        run("VACUUM support_messages")
+        # The planner's word frequencies for the new column: without them it takes every term
+        # for rare (0.5% of rows), and search's choice between collecting and walking is off.
+        run("ANALYZE support_messages")
         # An interrupted run of this migration leaves invalid indexes behind: its own, or a
         # REINDEX's copy (`..._ccnew`). IF NOT EXISTS would keep the first, which the planner
         # never uses; the second would only slow every write.
@@ -105,45 +118,39 @@ def upgrade() -> None:
             )
         ).scalars()
         for name in list(invalid):
-            bind.execute(sa.text(f"DROP INDEX CONCURRENTLY IF EXISTS {name}"))
-        bind.execute(
-            sa.text(
-                "CREATE INDEX CONCURRENTLY IF NOT EXISTS ix_support_messages_body_vector "
-                "ON support_messages USING gin (body_vector)"
-            )
+            run(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
+        run(
+            "CREATE INDEX CONCURRENTLY IF NOT EXISTS ix_support_messages_body_vector "
+            "ON support_messages USING gin (body_vector)"
         )
-        bind.execute(sa.text("DROP INDEX CONCURRENTLY IF EXISTS ix_support_messages_body_fts"))
-        bind.execute(sa.text("VACUUM support_messages"))
         # Every message moved, so the B-trees hold twice the entries they need.
-        bind.execute(sa.text("REINDEX INDEX CONCURRENTLY pk_support_messages"))
-        bind.execute(sa.text("REINDEX INDEX CONCURRENTLY ix_support_messages_ticket_id"))
-        bind.execute(sa.text("RESET maintenance_work_mem"))
+        run("REINDEX INDEX CONCURRENTLY pk_support_messages")
+        run("REINDEX INDEX CONCURRENTLY ix_support_messages_ticket_id")
+        run("RESET maintenance_work_mem")
         # Rows the batches did not reach. Then NOT NULL without a scan under an exclusive
         # lock: each step is its own transaction, VALIDATE scans while writes go on, and
         # SET NOT NULL trusts the validated CHECK instead of scanning again.
-        bind.execute(sa.text(_FILL))
-        bind.execute(sa.text(_DROP_CHECK))  # left behind by a run interrupted below
-        bind.execute(
-            sa.text(
-                "ALTER TABLE support_messages ADD CONSTRAINT ck_support_messages_body_vector "
-                "CHECK (body_vector IS NOT NULL) NOT VALID"
-            )
+        run(_FILL)
+        run(_DROP_CHECK)  # left behind by a run interrupted below
+        run(
+            "ALTER TABLE support_messages ADD CONSTRAINT ck_support_messages_body_vector "
+            "CHECK (body_vector IS NOT NULL) NOT VALID"
         )
-        bind.execute(
-            sa.text(
-                "ALTER TABLE support_messages VALIDATE CONSTRAINT ck_support_messages_body_vector"
-            )
-        )
-        bind.execute(sa.text("ALTER TABLE support_messages ALTER COLUMN body_vector SET NOT NULL"))
-        bind.execute(sa.text(_DROP_CHECK))
+        run("ALTER TABLE support_messages VALIDATE CONSTRAINT ck_support_messages_body_vector")
+        run("ALTER TABLE support_messages ALTER COLUMN body_vector SET NOT NULL")
+        run(_DROP_CHECK)
+        # Last: processes of the previous version, still serving during a deploy, search
+        # message text through the old index until here.
+        run("DROP INDEX CONCURRENTLY IF EXISTS ix_support_messages_body_fts")
 
 
 def downgrade() -> None:
-    op.execute(
-        "CREATE INDEX IF NOT EXISTS ix_support_messages_body_fts ON support_messages "
-        "USING gin (to_tsvector('simple', body))"
-    )
-    op.execute("DROP INDEX IF EXISTS ix_support_messages_body_vector")
+    with op.get_context().autocommit_block():
+        op.execute(
+            "CREATE INDEX CONCURRENTLY IF NOT EXISTS ix_support_messages_body_fts "
+            "ON support_messages USING gin (to_tsvector('simple', body))"
+        )
+        op.execute("DROP INDEX CONCURRENTLY IF EXISTS ix_support_messages_body_vector")
     op.execute("DROP TRIGGER IF EXISTS support_messages_body_vector ON support_messages")
     op.execute("DROP FUNCTION IF EXISTS support_messages_body_vector()")
     op.drop_column("support_messages", "body_vector")
