@@ -80,8 +80,9 @@ def upgrade() -> None:
         bind.execute(sa.text(sql), params)
 
     with op.get_context().autocommit_block():
-        # Room to sort dead rows and index entries in (the default, 64 MB, holds a third of one
-        # VACUUM pass's dead rows here). A larger setting stays.
+        # Room for the full-text index build over every message, which collects entries in
+        # this memory before writing them, and for the VACUUMs' lists of dead rows. A larger
+        # setting stays.
         smaller = bind.execute(
             sa.text(
                 "SELECT pg_size_bytes(current_setting('maintenance_work_mem')) "
