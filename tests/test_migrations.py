@@ -35,6 +35,25 @@ async def test_stairway_every_revision_goes_down_and_up(server_url: str) -> None
     assert migrate.head_revisions() == {revisions[-1].revision}
 
 
+async def _as_replica(connection: asyncpg.Connection, sql: str) -> object:
+    """`sql`'s value as a writer with triggers off writes it: the demo-data generator, which
+    loads with `session_replication_role = replica`."""
+    await connection.execute("SET session_replication_role = replica")
+    try:
+        return await connection.fetchval(sql)
+    finally:
+        await connection.execute("RESET session_replication_role")
+
+
+async def _body_vector_checks(connection: asyncpg.Connection) -> int:
+    """How many of migration 0008's NOT NULL checks are left on the table."""
+    return int(
+        await connection.fetchval(
+            "SELECT count(*) FROM pg_constraint WHERE conname = 'ck_support_messages_body_vector'"
+        )
+    )
+
+
 async def test_0005_copies_each_students_name_onto_their_tickets(server_url: str) -> None:
     url = await migrated_database(server_url, "counseldesk_backfill", "0004")
     connection = await asyncpg.connect(asyncpg_dsn(url))
@@ -105,12 +124,11 @@ async def test_0007_stores_each_tickets_search_vectors(server_url: str) -> None:
         )
         # A ticket written without them (a process of the previous version, or the
         # demo-data generator with triggers off) gets them, and so does a new subject.
-        await connection.execute("SET session_replication_role = replica")
-        inserted = await connection.fetchval(
+        inserted = await _as_replica(
+            connection,
             "INSERT INTO support_tickets (telegram_user_id, student_id, student_name, subject) "
-            "VALUES (1, 1, 'Faith Achieng', 'Fees') RETURNING name_vector::text"
+            "VALUES (1, 1, 'Faith Achieng', 'Fees') RETURNING name_vector::text",
         )
-        await connection.execute("RESET session_replication_role")
         renamed = await connection.fetchval(
             "UPDATE support_tickets SET subject = 'Homesick' WHERE id = 1 "
             "RETURNING subject_vector::text"
@@ -155,21 +173,18 @@ async def test_0008_stores_each_messages_search_vector_and_indexes_it(server_url
             "SELECT indexname FROM pg_indexes WHERE tablename = 'support_messages' "
             "ORDER BY indexname"
         )
-        checks = await connection.fetchval(
-            "SELECT count(*) FROM pg_constraint WHERE conname = 'ck_support_messages_body_vector'"
-        )
+        checks = await _body_vector_checks(connection)
         analyzed = await connection.fetchval(
             "SELECT count(*) FROM pg_stats "
             "WHERE tablename = 'support_messages' AND attname = 'body_vector'"
         )
         # A message written without it (a process of the previous version, or the demo-data
         # generator with triggers off) gets it, and so does an edited body.
-        await connection.execute("SET session_replication_role = replica")
-        inserted = await connection.fetchval(
+        inserted = await _as_replica(
+            connection,
             "INSERT INTO support_messages (ticket_id, telegram_user_id, sender_type, body) "
-            "VALUES (1, 1, 'student', 'Rent is due') RETURNING body_vector::text"
+            "VALUES (1, 1, 'student', 'Rent is due') RETURNING body_vector::text",
         )
-        await connection.execute("RESET session_replication_role")
         edited = await connection.fetchval(
             "UPDATE support_messages SET body = 'Homesick' WHERE id = 1 RETURNING body_vector::text"
         )
@@ -218,9 +233,7 @@ async def test_0008_runs_again_over_what_an_interrupted_run_left(server_url: str
             "SELECT indexrelid::regclass::text AS name, indisvalid FROM pg_index "
             "WHERE indrelid = 'support_messages'::regclass ORDER BY 1"
         )
-        checks = await connection.fetchval(
-            "SELECT count(*) FROM pg_constraint WHERE conname = 'ck_support_messages_body_vector'"
-        )
+        checks = await _body_vector_checks(connection)
     finally:
         await connection.close()
     assert [tuple(row) for row in indexes] == [
