@@ -14,18 +14,28 @@ DAYS = support_ticket_activity_days.c
 KEY = [DAYS.grouping, DAYS.status, DAYS.priority, DAYS.category_id]
 KEY += [DAYS.assigned_counselor_id, DAYS.day]
 _COUNTED = select(*KEY, func.sum(DAYS.tickets)).group_by(*KEY).having(func.sum(DAYS.tickets) != 0)
-# What the counts must say, computed from the tickets themselves.
+# What the counts must say, computed from the tickets themselves: per day, and per 30-day
+# period from 2000-01-01 (its own 16 in `grouping`), for each view.
 _ACTUAL = text(
     """
-    SELECT GROUPING(status, priority, category_id, assigned_counselor_id),
+    SELECT GROUPING(status, priority, category_id, assigned_counselor_id) + period,
            status::text, priority::text, category_id, assigned_counselor_id, day, count(*)::int
-    FROM (SELECT *, support_ticket_activity_day(last_activity_at) AS day FROM support_tickets) t
+    FROM (SELECT *, support_ticket_activity_day(last_activity_at) AS day, 0 AS period
+          FROM support_tickets
+          UNION ALL
+          SELECT *, timestamptz '2000-01-01 00:00:00+00'
+                    + floor(extract(epoch FROM last_activity_at - '2000-01-01 00:00:00+00')
+                            / (30 * 86400)) * interval '720 hours',
+                 16
+          FROM support_tickets) t
     GROUP BY GROUPING SETS (
-        (day),
-        (status, day), (priority, day), (category_id, day), (assigned_counselor_id, day),
-        (status, priority, day), (status, category_id, day),
-        (status, assigned_counselor_id, day), (priority, category_id, day),
-        (priority, assigned_counselor_id, day), (category_id, assigned_counselor_id, day)
+        (period, day),
+        (status, period, day), (priority, period, day), (category_id, period, day),
+        (assigned_counselor_id, period, day),
+        (status, priority, period, day), (status, category_id, period, day),
+        (status, assigned_counselor_id, period, day), (priority, category_id, period, day),
+        (priority, assigned_counselor_id, period, day),
+        (category_id, assigned_counselor_id, period, day)
     )
     """
 )

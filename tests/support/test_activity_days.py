@@ -42,12 +42,16 @@ from tests.support.inbox_factories import EPOCH, add_message, make_category, mak
 
 # Midnight UTC: tickets just before and at it belong to different days.
 MIDNIGHT = EPOCH.replace(hour=0) + timedelta(days=1)
+# The first day of the 30-day period MIDNIGHT is in (periods count from 2000-01-01 UTC):
+# tickets just before and at it belong to different periods.
+PERIOD_START = datetime(2025, 12, 15, tzinfo=UTC)
 
 
 async def spread_tickets(session: AsyncSession, counselor: Counselor) -> list[SupportTicket]:
-    """30 tickets over four days, in every status and priority, two categories (and none),
-    assigned to `counselor`, to another counselor or to nobody; with shared timestamps and
-    both sides of a midnight (a day's bounds are where an off-by-one would show)."""
+    """30 tickets over seven days in three 30-day periods, in every status and priority, two
+    categories (and none), assigned to `counselor`, to another counselor or to nobody; with
+    shared timestamps and both sides of a midnight and of a period's start (a day's and a
+    period's bounds are where an off-by-one would show)."""
     statuses = list(TicketStatus)
     priorities = list(TicketPriority)
     categories = [None, await make_category(session), await make_category(session)]
@@ -58,6 +62,9 @@ async def spread_tickets(session: AsyncSession, counselor: Counselor) -> list[Su
         MIDNIGHT + timedelta(hours=5),
         MIDNIGHT - timedelta(days=2, hours=3),
         MIDNIGHT + timedelta(days=1, minutes=1),
+        PERIOD_START - timedelta(microseconds=1),
+        PERIOD_START,
+        PERIOD_START - timedelta(days=45),
     ]
     tickets = []
     for i in range(30):
@@ -90,7 +97,7 @@ async def test_a_ticket_moving_to_another_day_or_view_is_counted_where_it_is(
     tickets = await spread_tickets(session, counselor)
     other = await make_category(session)
     # A new message moves its ticket to today; a reply changes its status; a triage changes
-    # priority, category and assignee; a change of status and day at once.
+    # priority, category and assignee; a change of status, day and period at once.
     await add_message(session, tickets[0], "a new day")
     tickets[1].status = TicketStatus.REPLIED
     tickets[3].priority = TicketPriority.URGENT
@@ -98,7 +105,7 @@ async def test_a_ticket_moving_to_another_day_or_view_is_counted_where_it_is(
     tickets[5].assigned_counselor_id = None
     tickets[6].assigned_counselor_id = counselor.id
     tickets[2].status = TicketStatus.CLOSED
-    tickets[2].last_activity_at = MIDNIGHT + timedelta(days=9)
+    tickets[2].last_activity_at = PERIOD_START + timedelta(days=31)
     await assert_counts_agree(session)
     # One statement moving many tickets at once.
     await session.execute(

@@ -5,9 +5,10 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-# The triggers of migration 0006 add -1 and +1 rows for each ticket that moves to another day
-# or view. This folds every key (view and day) that has more than one row into one row (none
-# when they cancel out), in one statement: a reader sees the rows before or after, never both.
+# The triggers of migrations 0006 and 0009 add -1 and +1 rows for each ticket that moves to
+# another day, period or view. This folds every key (view and span by `grouping`, and day) that
+# has more than one row into one row (none when they cancel out), in one statement: a reader
+# sees the rows before or after, never both.
 # Rows inserted after the statement starts are not in its snapshot and stay for the next run.
 _COMPACT = text(
     """
@@ -46,22 +47,27 @@ async def compact_activity_days(session: AsyncSession) -> int:
     return int((await session.execute(_COMPACT)).scalar_one())
 
 
-# The counts of every view and day from the tickets themselves, as migration 0006 first made them.
+# The counts of every view and day from the tickets themselves, as migrations 0006 and 0009
+# first made them: each ticket once under its day and once under its 30-day period (with
+# ACTIVITY_PERIOD_BIT in `grouping`).
 _RECOUNT = text(
     """
     INSERT INTO support_ticket_activity_days
         (grouping, status, priority, category_id, assigned_counselor_id, day, tickets)
-    SELECT GROUPING(status, priority, category_id, assigned_counselor_id),
+    SELECT GROUPING(status, priority, category_id, assigned_counselor_id) + period,
            status, priority, category_id, assigned_counselor_id, day, count(*)
-    FROM (SELECT status, priority, category_id, assigned_counselor_id,
-                 support_ticket_activity_day(last_activity_at) AS day
-          FROM support_tickets) t
+    FROM (SELECT status, priority, category_id, assigned_counselor_id, s.period,
+                 date_bin(s.span, last_activity_at, timestamptz '2000-01-01 00:00:00+00') AS day
+          FROM support_tickets
+          CROSS JOIN (VALUES (0, interval '1 day'), (16, interval '30 days')) s(period, span)) t
     GROUP BY GROUPING SETS (
-        (day),
-        (status, day), (priority, day), (category_id, day), (assigned_counselor_id, day),
-        (status, priority, day), (status, category_id, day),
-        (status, assigned_counselor_id, day), (priority, category_id, day),
-        (priority, assigned_counselor_id, day), (category_id, assigned_counselor_id, day)
+        (period, day),
+        (status, period, day), (priority, period, day), (category_id, period, day),
+        (assigned_counselor_id, period, day),
+        (status, priority, period, day), (status, category_id, period, day),
+        (status, assigned_counselor_id, period, day), (priority, category_id, period, day),
+        (priority, assigned_counselor_id, period, day),
+        (category_id, assigned_counselor_id, period, day)
     )
     """
 )

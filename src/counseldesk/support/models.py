@@ -187,13 +187,15 @@ class SupportTicket(Base):
     message_count: Mapped[int] = mapped_column(Integer, server_default="0")
 
 
-# How many tickets had their last activity on each day (midnight UTC to midnight), for the
-# inbox views `page=N` adds up days for instead of counting index entries (see
+# How many tickets had their last activity on each day (midnight UTC to midnight), and in each
+# 30-day period (`day` is its first day; periods are counted from 2000-01-01), for the inbox
+# views `page=N` adds up periods and days for instead of counting index entries (see
 # support/repository.py): all tickets, and per value of any one or two of the filters
-# (status, priority, category, assignee). `grouping` tells the views apart (a bit set for each
-# filter column the row is not split by; see ACTIVITY_DAY_COLUMNS). Kept by triggers on
-# support_tickets (migration 0006) that only insert -1/+1 rows; `compact_activity_days` folds
-# them. No key: several rows for a view and day are normal between compactions.
+# (status, priority, category, assignee). `grouping` tells the views and spans apart: a bit set
+# for each filter column the row is not split by (see ACTIVITY_DAY_COLUMNS), and
+# ACTIVITY_PERIOD_BIT on a period's rows. Kept by triggers on support_tickets (migrations 0006
+# and 0009) that only insert -1/+1 rows; `compact_activity_days` folds them. No key: several
+# rows for a view and day are normal between compactions.
 support_ticket_activity_days = Table(
     "support_ticket_activity_days",
     Base.metadata,
@@ -219,6 +221,10 @@ support_ticket_activity_days = Table(
 # The filter columns in GROUPING() order: bit (3 - i) of `grouping` is set when the row is not
 # split by column i.
 ACTIVITY_DAY_COLUMNS = ("status", "priority", "category_id", "assigned_counselor_id")
+# A period's rows: `grouping` has this bit set too, so code that reads or folds the days by
+# `grouping` (as the version before migration 0009 did) never mixes the two spans.
+ACTIVITY_PERIOD_BIT = 16
+ACTIVITY_PERIOD_DAYS = 30
 
 
 class SupportMessage(Base):

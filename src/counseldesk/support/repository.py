@@ -12,10 +12,11 @@ student, assignee, the viewing counselor's unread count — plus a bounded count
 - Cursors carry the last row's key: the next page starts right there in the index, at any depth.
 - `page=N` without a cursor first finds page N's first key (a statement of its own), then reads
   the page from that key like a cursor would. Near the top, by an index-only scan with an
-  OFFSET over index entries. Deeper, by adding up per-day ticket counts that triggers keep
-  (`_day_anchor_statement`, migration 0006), then counting inside one day: the same ~1 ms at
-  any depth, for all tickets and for any one or two filters. Three or more filters, and
-  searches, count index entries: linear in N, about 70 ms per million (their sets are small).
+  OFFSET over index entries. Deeper, by adding up ticket counts per 30 days, then per day,
+  that triggers keep (`_day_anchor_statement`, migrations 0006 and 0009), then counting inside
+  one day: about the same time at any depth, for all tickets and for any one or two filters.
+  Three or more filters, and searches, count index entries: linear in N, about 70 ms per
+  million (their sets are small).
   The dashboard itself follows `next_cursor`.
 - Totals: counted exactly up to EXACT_COUNT_LIMIT rows (cheap by construction); beyond that
   the planner's estimate (EXPLAIN of the count), cached for a minute, marked as an estimate.
@@ -89,6 +90,8 @@ from counseldesk.staff.models import Counselor
 from counseldesk.students.models import Student
 from counseldesk.support.models import (
     ACTIVITY_DAY_COLUMNS,
+    ACTIVITY_PERIOD_BIT,
+    ACTIVITY_PERIOD_DAYS,
     SenderType,
     SupportCategory,
     SupportMessage,
@@ -689,18 +692,21 @@ def _counts_days(shape: _Shape) -> bool:
     return shape.search is None and _filtered_columns(shape) in _COUNTED_VIEWS
 
 
-def _days_of_view(shape: _Shape) -> tuple[list[ColumnElement[bool]], list[Any]]:
-    """The rows of support_ticket_activity_days that count `shape`'s view: its `grouping`, its
-    filter values (constants, as in the ticket statements), NULL in the other columns. And the
-    order that reads them newest day first straight from the index: PostgreSQL does not take
-    `IS NULL` for a constant, so those columns lead the order as they lead the index (an
-    `= value` column needs no place in it), or it would sort what the index returns in order."""
+def _days_of_view(shape: _Shape, periods: bool) -> tuple[list[ColumnElement[bool]], list[Any]]:
+    """The rows of support_ticket_activity_days that count `shape`'s view by day, or by 30-day
+    period when `periods`: their `grouping`, the view's filter values (constants, as in the
+    ticket statements), NULL in the other columns. And the order that reads them newest first
+    straight from the index: PostgreSQL does not take `IS NULL` for a constant, so those
+    columns lead the order as they lead the index (an `= value` column needs no place in it),
+    or it would sort what the index returns in order."""
     filtered = _filtered_columns(shape)
     grouping = sum(
         1 << (len(ACTIVITY_DAY_COLUMNS) - 1 - i)
         for i, name in enumerate(ACTIVITY_DAY_COLUMNS)
         if name not in filtered
     )
+    if periods:
+        grouping += ACTIVITY_PERIOD_BIT
     values = {
         "status": constant("status"),
         "priority": constant("priority"),
@@ -722,38 +728,51 @@ def _days_of_view(shape: _Shape) -> tuple[list[ColumnElement[bool]], list[Any]]:
     return conditions, [*order, _DAYS.day.desc()]
 
 
+def _first_span_past(shape: _Shape, period: Any = None) -> Select[Any]:
+    """The newest 30-day period where the view's running sum of tickets passes the offset, with
+    the tickets in newer periods (`newer`). Given such a `period`, the same for its days,
+    counted on from its `newer`.
+
+    The rows come straight from the index (its INCLUDE holds `tickets`) in the window's order,
+    so nothing is sorted or grouped, and LIMIT 1 stops the scan at the span found. A span may
+    still have several rows (not yet compacted); the default RANGE frame sums them together,
+    so each carries the running sum through its whole span, and its own tickets (one index
+    lookup) are taken off again to give the tickets before it."""
+    offset = bindparam("offset", type_=BigInteger)
+    view, order = _days_of_view(shape, periods=period is None)
+    nulls = order[:-1]  # the columns NULL in this view; `order` ends with the day, newest first
+    running = func.sum(_DAYS.tickets).over(order_by=order)
+    ranked = select(*nulls, _DAYS.day, running.label("running")).where(*view)
+    if period is not None:
+        # Hours, not days: in a session time zone with daylight saving, 30 calendar days can
+        # last an hour more or less, and the counts' periods never do.
+        hours: ColumnElement[Any] = literal_column(f"interval '{ACTIVITY_PERIOD_DAYS * 24} hours'")
+        end = period.c.day + hours
+        ranked = ranked.where(_DAYS.day >= period.c.day, _DAYS.day < end).correlate(period)
+    spans = ranked.subquery()
+    passed = spans.c.running if period is None else period.c.newer + spans.c.running
+    own = select(func.sum(_DAYS.tickets)).where(*view, _DAYS.day == spans.c.day).scalar_subquery()
+    return (
+        select(spans.c.day, (passed - own).label("newer"))
+        .where(passed > offset)
+        .order_by(*(spans.c[c.name] for c in nulls), spans.c.day.desc())
+        .limit(literal_int(1))
+    )
+
+
 @lru_cache(maxsize=32)
 def _day_anchor_statement(shape: _Shape) -> Select[datetime, int]:
     """Page N's first key for a view `_counts_days` covers, at any depth in about the same time.
 
-    The view's rows newest day first with a running sum of their tickets; the newest day where
-    that sum passes the offset; then, inside that day only, the ticket at the rest of the
-    offset. The counts are kept by triggers in the tickets' own transactions, so in this one
-    statement (one snapshot) they agree with the index exactly.
-
-    The rows come straight from the index (its INCLUDE holds `tickets`) in the window's order,
-    so nothing is sorted or grouped and the scan stops at the page's day: a shallow page reads
-    a few rows, the middle of three years about 550. A day may still have several rows (not
-    yet compacted); the default RANGE frame sums them together, so each of them carries the
-    running sum through its whole day.
+    The view's 30-day periods, newest first, until their running sum of tickets passes the
+    offset; then that period's days the same way; then, inside the day found, the ticket at the
+    rest of the offset. Three years are about 37 periods and at most 30 days. The counts are
+    kept by triggers in the tickets' own transactions, so in this one statement (one snapshot)
+    they agree with the index exactly.
     """
     offset = bindparam("offset", type_=BigInteger)
-    view, order = _days_of_view(shape)
-    nulls = order[:-1]  # the columns NULL in this view; `order` ends with the day, newest first
-    running = func.sum(_DAYS.tickets).over(order_by=order)
-    ranked = select(*nulls, _DAYS.day, running.label("running")).where(*view).subquery()
-    on_day = (
-        select(func.sum(_DAYS.tickets)).where(*view, _DAYS.day == ranked.c.day).scalar_subquery()
-    )
-    # The newest day whose running sum passes the offset (LIMIT 1 stops the scan there), with
-    # the tickets on newer days: the running sum less the day's own (one index lookup).
-    day = (
-        select(ranked.c.day, (ranked.c.running - on_day).label("newer"))
-        .where(ranked.c.running > offset)
-        .order_by(*(ranked.c[c.name] for c in nulls), ranked.c.day.desc())
-        .limit(literal_int(1))
-        .subquery("day")
-    )
+    period = _first_span_past(shape).subquery("period")
+    day = _first_span_past(shape, period).lateral("day")
     inside = (
         select(SupportTicket.last_activity_at, SupportTicket.id)
         .where(
@@ -770,7 +789,8 @@ def _day_anchor_statement(shape: _Shape) -> Select[datetime, int]:
     )
     return (
         select(inside.c.last_activity_at, inside.c.id)
-        .select_from(day)
+        .select_from(period)
+        .join(day, literal_column("true"))
         .join(inside, literal_column("true"))
     )
 
