@@ -64,6 +64,7 @@ from sqlalchemy import (
     select,
     tuple_,
     union,
+    union_all,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -753,7 +754,7 @@ def _first_span_past(shape: _Shape, period: Any = None) -> Select[Any]:
     passed = spans.c.running if period is None else period.c.newer + spans.c.running
     own = select(func.sum(_DAYS.tickets)).where(*view, _DAYS.day == spans.c.day).scalar_subquery()
     return (
-        select(spans.c.day, (passed - own).label("newer"))
+        select(spans.c.day, (passed - own).label("newer"), own.label("tickets"))
         .where(passed > offset)
         .order_by(*(spans.c[c.name] for c in nulls), spans.c.day.desc())
         .limit(literal_int(1))
@@ -766,27 +767,38 @@ def _day_anchor_statement(shape: _Shape) -> Select[datetime, int]:
 
     The view's 30-day periods, newest first, until their running sum of tickets passes the
     offset; then that period's days the same way; then, inside the day found, the ticket at the
-    rest of the offset. Three years are about 37 periods and at most 30 days. The counts are
+    rest of the offset, counted from whichever end of the day is nearer (the day's count says
+    how far the other end is). Three years are about 37 periods and at most 30 days. The counts are
     kept by triggers in the tickets' own transactions, so in this one statement (one snapshot)
     they agree with the index exactly.
     """
     offset = bindparam("offset", type_=BigInteger)
     period = _first_span_past(shape).subquery("period")
     day = _first_span_past(shape, period).lateral("day")
-    inside = (
-        select(SupportTicket.last_activity_at, SupportTicket.id)
-        .where(
-            *shape.conditions(),
-            SupportTicket.last_activity_at >= day.c.day,
-            # 24 hours, not '1 day': a calendar day in a session time zone with daylight
-            # saving lasts 23 or 25 hours, and the counts' days are always 24.
-            SupportTicket.last_activity_at < day.c.day + literal_column("interval '24 hours'"),
-        )
-        .order_by(*_ACTIVITY_ORDER)
-        .offset(offset - day.c.newer)
-        .limit(literal_int(1))
-        .lateral("inside")
+    in_day = select(SupportTicket.last_activity_at, SupportTicket.id).where(
+        *shape.conditions(),
+        SupportTicket.last_activity_at >= day.c.day,
+        # 24 hours, not '1 day': a calendar day in a session time zone with daylight saving
+        # lasts 23 or 25 hours, and the counts' days are always 24.
+        SupportTicket.last_activity_at < day.c.day + literal_column("interval '24 hours'"),
     )
+    rest = offset - day.c.newer  # the day's tickets before the page, from its newest
+    # Only one of the two runs: their conditions name no column of their own, so PostgreSQL
+    # tests them once, before reading anything. A day holds ~1,800 tickets on the benchmark
+    # data; this reads at most half of them.
+    newest_first = (
+        in_day.where(rest * literal_int(2) < day.c.tickets)
+        .order_by(*_ACTIVITY_ORDER)
+        .offset(rest)
+        .limit(literal_int(1))
+    )
+    oldest_first = (
+        in_day.where(rest * literal_int(2) >= day.c.tickets)
+        .order_by(SupportTicket.last_activity_at.asc(), SupportTicket.id.asc())
+        .offset(day.c.tickets - literal_int(1) - rest)
+        .limit(literal_int(1))
+    )
+    inside = union_all(newest_first, oldest_first).lateral("inside")
     return (
         select(inside.c.last_activity_at, inside.c.id)
         .select_from(period)
