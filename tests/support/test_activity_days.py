@@ -201,7 +201,7 @@ async def test_every_offset_finds_the_key_the_index_count_finds(
     # Rows of -1/+1 from moves, not yet compacted, must add up the same.
     moved = await make_ticket(session, status=TicketStatus.OPEN, last_activity_at=MIDNIGHT)
     moved.status = TicketStatus.CLOSED
-    moved.last_activity_at = MIDNIGHT - timedelta(days=3)
+    moved.last_activity_at = PERIOD_START - timedelta(days=1)  # another day and period
     await session.flush()
 
     filters = view_filters(view, tickets)
@@ -268,6 +268,31 @@ async def test_a_session_time_zone_with_daylight_saving_does_not_move_the_days(
     shape = _Shape.of(InboxFilters(), None)
     params = repository._params(InboxFilters(), counselor.id)
     for offset in range(6):
+        by_index = await find(session, repository._anchor_statement(shape), params, offset)
+        by_days = await find(session, repository._day_anchor_statement(shape), params, offset)
+        assert by_days == by_index, offset
+
+
+async def test_a_period_with_a_25_hour_day_in_the_session_time_zone_still_ends_at_720_hours(
+    session: AsyncSession, counselor: Counselor
+) -> None:
+    # Europe/London goes back to winter time on 26 October 2025, inside the period from 16
+    # October 00:00 UTC: there 30 calendar days from its start last 721 hours and would take in
+    # the next period's first day.
+    start = datetime(2025, 10, 16, tzinfo=UTC)
+    for at in (
+        start + timedelta(days=30, hours=1),
+        start + timedelta(days=30) - timedelta(microseconds=1),
+        start + timedelta(days=29, hours=2),
+        start + timedelta(days=5),
+        start + timedelta(hours=1),
+        start - timedelta(hours=1),
+    ):
+        await make_ticket(session, last_activity_at=at)
+    await session.execute(text("SET LOCAL timezone = 'Europe/London'"))
+    shape = _Shape.of(InboxFilters(), None)
+    params = repository._params(InboxFilters(), counselor.id)
+    for offset in range(8):
         by_index = await find(session, repository._anchor_statement(shape), params, offset)
         by_days = await find(session, repository._day_anchor_statement(shape), params, offset)
         assert by_days == by_index, offset
