@@ -227,8 +227,9 @@ def create_counselor(
 
 @app.command("recount-inbox-days")
 def recount_inbox_days() -> None:
-    """Count every ticket again into the inbox's per-day counts (deep page=N), after tickets
-    were written with triggers off. Ticket writes wait while it counts (2M tickets: ~6 s)."""
+    """Count every ticket again into the inbox's counts per day and per 30 days (deep page=N),
+    after tickets were written with triggers off. Ticket writes wait while it counts (2M
+    tickets: ~6 s)."""
     from counseldesk.support.maintenance import recount_activity_days
 
     async def main(runtime: Runtime) -> None:

@@ -46,7 +46,8 @@ JOBS = [
     PeriodicJob("prune-processed-updates", 7_001, 3600, prune_processed_updates),
     PeriodicJob("prune-bot-states", 7_002, 3600, prune_bot_states),
     PeriodicJob("prune-staff-sessions", 7_003, 600, prune_expired_staff_sessions),
-    # Keeps the inbox's per-day counts (page=N) to about one row per day and status.
+    # Keeps the inbox's counts (page=N) to about one row per view and day or period, and
+    # checks that days and periods agree.
     PeriodicJob("compact-activity-days", 7_004, 60, compact_activity_days),
 ]
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -391,6 +392,25 @@ async def test_the_days_are_read_in_index_order_without_a_sort(
     kinds = {node["Node Type"] for node in anchor.nodes()}
     assert "Sort" not in kinds, json.dumps(anchor.tree, indent=1)[:6000]
     assert anchor.scans_of("support_ticket_activity_days") == {"Index Only Scan"}
+
+
+async def test_folding_tells_the_operator_when_days_and_periods_disagree(
+    session: AsyncSession, counselor: Counselor, caplog: pytest.LogCaptureFixture
+) -> None:
+    await spread_tickets(session, counselor)
+    await compact_activity_days(session)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    # A row written around the triggers: the all-tickets view's newest period gains 3 tickets.
+    await session.execute(
+        text(
+            "INSERT INTO support_ticket_activity_days (grouping, day, tickets) "
+            "SELECT 31, max(day), 3 FROM support_ticket_activity_days WHERE grouping = 31"
+        )
+    )
+    await compact_activity_days(session)
+    [error] = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert "30 tickets by day, 33 by 30-day period" in error.getMessage()
+    assert "counseldesk recount-inbox-days" in error.getMessage()
 
 
 async def test_the_worker_folds_the_counts_every_minute(
