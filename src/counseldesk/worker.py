@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from counseldesk.runtime import Runtime
 from counseldesk.staff.maintenance import prune_expired_staff_sessions
 from counseldesk.students.service import do_mark_unreachable, get_unreachable_ids
-from counseldesk.support.maintenance import compact_activity_days
+from counseldesk.support.maintenance import check_activity_days, compact_activity_days
 from counseldesk.telegram.bot_factory import create_bot
 from counseldesk.telegram.maintenance import prune_bot_states, prune_processed_updates
 from counseldesk.telegram.outbox_worker import OutboxWorker
@@ -46,9 +46,10 @@ JOBS = [
     PeriodicJob("prune-processed-updates", 7_001, 3600, prune_processed_updates),
     PeriodicJob("prune-bot-states", 7_002, 3600, prune_bot_states),
     PeriodicJob("prune-staff-sessions", 7_003, 600, prune_expired_staff_sessions),
-    # Keeps the inbox's counts (page=N) to about one row per view and day or period, and
-    # checks that days and periods agree.
+    # Keeps the inbox's counts (page=N) to about one row per view and day or period.
     PeriodicJob("compact-activity-days", 7_004, 60, compact_activity_days),
+    # Tells the operator when those counts no longer add up to the tickets.
+    PeriodicJob("check-activity-days", 7_005, 3600, check_activity_days),
 ]
 
 

@@ -27,7 +27,12 @@ from counseldesk.db.paging import find_page_start
 from counseldesk.runtime import Runtime
 from counseldesk.staff.models import Counselor
 from counseldesk.support import repository
-from counseldesk.support.maintenance import _COMPACT, compact_activity_days, recount_activity_days
+from counseldesk.support.maintenance import (
+    _COMPACT,
+    check_activity_days,
+    compact_activity_days,
+    recount_activity_days,
+)
 from counseldesk.support.models import (
     SupportTicket,
     TicketPriority,
@@ -394,23 +399,51 @@ async def test_the_days_are_read_in_index_order_without_a_sort(
     assert anchor.scans_of("support_ticket_activity_days") == {"Index Only Scan"}
 
 
-async def test_folding_tells_the_operator_when_days_and_periods_disagree(
-    session: AsyncSession, counselor: Counselor, caplog: pytest.LogCaptureFixture
+def _errors(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_the_hourly_check_tells_the_operator_when_the_counts_do_not_add_up(
+    runtime: Runtime,
+    session: AsyncSession,
+    counselor: Counselor,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    await spread_tickets(session, counselor)
-    await compact_activity_days(session)
-    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
-    # A row written around the triggers: the all-tickets view's newest period gains 3 tickets.
+    [job] = [job for job in JOBS if job.name == "check-activity-days"]
+    assert job.every_seconds == 3600
+    tickets = await spread_tickets(session, counselor)
+    await session.flush()
+    assert await check_activity_days(session) == 0
+    assert not _errors(caplog)
+    # Tickets loaded around the triggers (as with session_replication_role = replica and no
+    # recount): the tickets are more than the counts say.
+    await session.execute(text("SET LOCAL session_replication_role = replica"))
+    await session.execute(
+        text(
+            "INSERT INTO support_tickets (telegram_user_id, student_id, student_name, subject) "
+            "SELECT telegram_user_id, student_id, student_name, 'Loaded' FROM support_tickets "
+            "WHERE id = :id"
+        ),
+        {"id": tickets[0].id},
+    )
+    await session.execute(text("SET LOCAL session_replication_role = origin"))
+    assert await check_activity_days(session) == 1
+    [error] = _errors(caplog)
+    assert "31 tickets, 30 counted by day, 30 by 30-day period" in error
+    assert "counseldesk recount-inbox-days" in error
+    # The recount makes them add up again.
+    caplog.clear()
+    await recount_activity_days(session)
+    assert await check_activity_days(session) == 0
+    # A hand edit of one span only.
     await session.execute(
         text(
             "INSERT INTO support_ticket_activity_days (grouping, day, tickets) "
             "SELECT 31, max(day), 3 FROM support_ticket_activity_days WHERE grouping = 31"
         )
     )
-    await compact_activity_days(session)
-    [error] = [r for r in caplog.records if r.levelno >= logging.ERROR]
-    assert "30 tickets by day, 33 by 30-day period" in error.getMessage()
-    assert "counseldesk recount-inbox-days" in error.getMessage()
+    assert await check_activity_days(session) == 1
+    assert "31 tickets, 31 counted by day, 34 by 30-day period" in _errors(caplog)[0]
 
 
 async def test_the_worker_folds_the_counts_every_minute(

@@ -45,37 +45,45 @@ _COMPACT = text(
 )
 
 
-# All tickets, counted by day (grouping 15) and by 30-day period (31): the same triggers write
-# both in the same transaction, so any one snapshot sees them agree. ~1,100 + ~37 index entries
-# for three years.
-_SPANS = text(
+async def compact_activity_days(session: AsyncSession) -> int:
+    """Fold the inbox's per-day ticket counts; returns how many rows were folded. Run by one
+    worker at a time (the periodic job's advisory lock)."""
+    return int((await session.execute(_COMPACT)).scalar_one())
+
+
+# The tickets, and all of them as counted by day (grouping 15) and by 30-day period (31), in one
+# statement and so one snapshot: the triggers write a ticket and its counts in one transaction.
+_TOTALS = text(
     """
-    SELECT coalesce(sum(tickets) FILTER (WHERE grouping = 15), 0),
-           coalesce(sum(tickets) FILTER (WHERE grouping = 31), 0)
-    FROM support_ticket_activity_days
-    WHERE grouping IN (15, 31)
+    SELECT (SELECT count(*) FROM support_tickets),
+           (SELECT coalesce(sum(tickets), 0) FROM support_ticket_activity_days
+            WHERE grouping = 15),
+           (SELECT coalesce(sum(tickets), 0) FROM support_ticket_activity_days
+            WHERE grouping = 31)
     """
 )
 
 
-async def compact_activity_days(session: AsyncSession) -> int:
-    """Fold the inbox's per-day ticket counts; returns how many rows were folded. Run by one
-    worker at a time (the periodic job's advisory lock).
+async def check_activity_days(session: AsyncSession) -> int:
+    """Whether the inbox's counts still add up to the tickets; 1 when they do not, and then the
+    operator is told how to rebuild them. Hourly: counting the tickets reads an index of every
+    one (0.19 s at 2M tickets on the benchmark database, warm).
 
-    Then check that the days and the periods still count the same tickets. They can only part
-    if something wrote the counts or the tickets around the triggers (a load with triggers off
-    and no recount, a hand edit); a deep `page=N` would then start at the wrong place or find
-    nothing, so the operator is told how to rebuild them."""
-    folded = int((await session.execute(_COMPACT)).scalar_one())
-    by_day, by_period = (await session.execute(_SPANS)).one()
-    if by_day != by_period:
-        log.error(
-            "The inbox's ticket counts disagree: %d tickets by day, %d by 30-day period. Deep "
-            "page=N may start at the wrong place; run `counseldesk recount-inbox-days`.",
-            by_day,
-            by_period,
-        )
-    return folded
+    Catches tickets added or removed around the triggers (a load or restore with triggers off
+    and no recount) and hand edits of either span: a deep `page=N` would then start at the
+    wrong place or find nothing. Not a ticket moved to another day around the triggers, which
+    leaves every total as it was."""
+    tickets, by_day, by_period = (await session.execute(_TOTALS)).one()
+    if tickets == by_day == by_period:
+        return 0
+    log.error(
+        "The inbox's ticket counts do not add up: %d tickets, %d counted by day, %d by 30-day "
+        "period. Deep page=N may start at the wrong place; run `counseldesk recount-inbox-days`.",
+        tickets,
+        by_day,
+        by_period,
+    )
+    return 1
 
 
 # The counts of every view and day from the tickets themselves, as migrations 0006 and 0009
