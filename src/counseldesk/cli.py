@@ -229,7 +229,7 @@ def create_counselor(
 def recount_inbox_days() -> None:
     """Count every ticket again into the inbox's counts per day and per 30 days (deep page=N),
     after tickets were written with triggers off. Ticket writes wait while it counts (2M
-    tickets: ~6 s)."""
+    tickets: 13-15 s on the benchmark machine)."""
     from counseldesk.support.maintenance import recount_activity_days
 
     async def main(runtime: Runtime) -> None:
