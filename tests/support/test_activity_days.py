@@ -394,8 +394,15 @@ async def test_the_days_are_read_in_index_order_without_a_sort(
         lambda: repository.ticket_page(session, counselor.id, filters, page=2, limit=2),
     )
     [anchor] = [p for p in plans if "support_ticket_activity_days" in p.sql]
-    kinds = {node["Node Type"] for node in anchor.nodes()}
-    assert "Sort" not in kinds, json.dumps(anchor.tree, indent=1)[:6000]
+    # No sort over the counts' rows. (The ticket inside the day may be read through a sort on a
+    # table this small: PostgreSQL 16 sorts there rather than scan backwards.)
+    sorted_counts = [
+        node
+        for node in anchor.nodes()
+        if node["Node Type"] in {"Sort", "Incremental Sort"}
+        and "support_ticket_activity_days" in json.dumps(node)
+    ]
+    assert not sorted_counts, json.dumps(sorted_counts, indent=1)[:6000]
     assert anchor.scans_of("support_ticket_activity_days") == {"Index Only Scan"}
 
 
