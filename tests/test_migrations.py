@@ -249,18 +249,24 @@ async def test_0008_runs_again_over_what_an_interrupted_run_left(server_url: str
     assert checks == 0
 
 
+# Migration 0009's rows of periods, and a student for its tests' tickets.
+_PERIOD_ROWS = "SELECT count(*) FROM support_ticket_activity_days WHERE grouping >= 16"
+_A_STUDENT = """
+    INSERT INTO students (telegram_user_id, admission_no, full_name, phone, year_of_study)
+    VALUES (1, 'AB/1/2024', 'Faith Achieng', '+254700000001', 1);
+"""
+
+
 async def test_0009_counts_each_views_tickets_per_30_days_too(server_url: str) -> None:
     url = await migrated_database(server_url, "counseldesk_periods", "0008")
     connection = await asyncpg.connect(asyncpg_dsn(url))
     engine = create_async_engine(url)
-    periods = "SELECT count(*) FROM support_ticket_activity_days WHERE grouping >= 16"
     try:
         # Tickets over 100 days, counted per day by 0006's triggers, some moved to another
         # day, status or period (rows of -1 and +1, not yet folded).
+        await connection.execute(_A_STUDENT)
         await connection.execute(
             """
-            INSERT INTO students (telegram_user_id, admission_no, full_name, phone, year_of_study)
-            VALUES (1, 'AB/1/2024', 'Faith Achieng', '+254700000001', 1);
             INSERT INTO support_tickets (telegram_user_id, student_id, subject, status,
                                          last_activity_at)
             SELECT 1, 1, 'Week ' || n, (ARRAY['open', 'closed']::ticket_status[])[n % 2 + 1],
@@ -284,12 +290,12 @@ async def test_0009_counts_each_views_tickets_per_30_days_too(server_url: str) -
         async with engine.connect() as conn:
             await assert_counts_agree(conn)
         migrate.downgrade(url, "0008")
-        left_after_downgrade = await connection.fetchval(periods)
+        left_after_downgrade = await connection.fetchval(_PERIOD_ROWS)
         await connection.execute(
             "INSERT INTO support_tickets (telegram_user_id, student_id, subject) "
             "VALUES (1, 1, 'Housing')"
         )
-        added_after_downgrade = await connection.fetchval(periods)
+        added_after_downgrade = await connection.fetchval(_PERIOD_ROWS)
     finally:
         await connection.close()
         await engine.dispose()
@@ -306,12 +312,10 @@ async def test_0009_going_down_beside_a_compaction_leaves_no_periods_behind(
     connection = await asyncpg.connect(asyncpg_dsn(url))
     compacting = await asyncpg.connect(asyncpg_dsn(url))
     engine = create_async_engine(url)
-    periods = "SELECT count(*) FROM support_ticket_activity_days WHERE grouping >= 16"
     try:
+        await connection.execute(_A_STUDENT)
         await connection.execute(
             """
-            INSERT INTO students (telegram_user_id, admission_no, full_name, phone, year_of_study)
-            VALUES (1, 'AB/1/2024', 'Faith Achieng', '+254700000001', 1);
             INSERT INTO support_tickets (telegram_user_id, student_id, subject, last_activity_at)
             SELECT 1, 1, 'Week ' || n,
                    timestamptz '2025-10-01 00:00:00+00' + n * interval '97 hours'
@@ -327,7 +331,7 @@ async def test_0009_going_down_beside_a_compaction_leaves_no_periods_behind(
         waited = not going_down.done()
         await compacting.execute("COMMIT")
         await going_down
-        left = await connection.fetchval(periods)
+        left = await connection.fetchval(_PERIOD_ROWS)
         migrate.upgrade(url, "0009")
         async with engine.connect() as conn:
             await assert_counts_agree(conn)
