@@ -18,7 +18,7 @@ from counseldesk.db import migrate
 from counseldesk.db.engine import create_engine
 from counseldesk.demo import load_demo_data
 from tests.conftest import make_settings, recreate_database
-from tests.support.activity_days import assert_counts_agree
+from tests.support.activity_days import assert_counts_agree, vacuumed_and_analyzed
 
 # Every denormalized column of a ticket, recomputed from its messages and its student, and
 # the search vectors of the ticket and of its messages.
@@ -72,12 +72,17 @@ async def test_generated_data_is_exact_consistent_and_realistic(bulk_engine: Asy
     students = await _scalar(bulk_engine, "SELECT count(*) FROM students")  # the demo's
     tickets = await _scalar(bulk_engine, "SELECT count(*) FROM support_tickets")
     messages = await _scalar(bulk_engine, "SELECT count(*) FROM support_messages")
+    async with bulk_engine.connect() as conn:
+        vacuums, analyzes = await vacuumed_and_analyzed(conn)
     await generate(bulk_engine, Counts(students=400, tickets=3000, messages=24000), lines.append)
 
     assert lines[-1].endswith("done")
     assert await _scalar(bulk_engine, "SELECT count(*) FROM students") == students + 400
     assert await _scalar(bulk_engine, "SELECT count(*) FROM support_tickets") == tickets + 3000
     assert await _scalar(bulk_engine, "SELECT count(*) FROM support_messages") == messages + 24000
+    async with bulk_engine.connect() as conn:
+        # Counted again from scratch, then vacuumed and analyzed for the deep page's reads.
+        assert await vacuumed_and_analyzed(conn) == (vacuums + 1, analyzes + 1)
     async with bulk_engine.connect() as conn:
         # Loaded with triggers off, then counted again: page=N's per-day counts are right.
         await assert_counts_agree(conn)

@@ -50,6 +50,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from counseldesk.support.maintenance import recount_activity_days
+from counseldesk.support.models import support_ticket_activity_days
 
 Report = Callable[[str], None]
 
@@ -1480,6 +1481,7 @@ async def generate(
     main = await _connect(run)
     dropped: list[tuple[str, str]] = []
     exclusions: list[tuple[str, str]] = []
+    recounted = False
     try:
         for table in touched:
             await main.exec_driver_sql(f"ALTER TABLE {table} SET (autovacuum_enabled = false)")
@@ -1540,6 +1542,7 @@ async def generate(
             # after a failed run, those that did go in must be counted.
             async with engine.begin() as conn:
                 await recount_activity_days(conn)
+            recounted = True
             run.say("counted the tickets of each inbox view per day (for page=N)")
 
     async with engine.connect() as conn:
@@ -1559,6 +1562,8 @@ async def generate(
         )
     run.say("vacuum and analyze")
     extra = ["counselors", "counselor_working_hours"] if counts.appointments else []
+    if recounted:  # refilled from scratch (see vacuum_activity_days)
+        extra.append(support_ticket_activity_days.name)
     await _parallel(run, [_vacuum_job(run, table) for table in [*touched, *extra]])
     run.say("done")
 

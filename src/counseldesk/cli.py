@@ -230,11 +230,13 @@ def recount_inbox_days() -> None:
     """Count every ticket again into the inbox's counts per day and per 30 days (deep page=N),
     after tickets were written with triggers off. Ticket writes wait while it counts (2M
     tickets: 13-15 s on the benchmark machine)."""
-    from counseldesk.support.maintenance import recount_activity_days
+    from counseldesk.support.maintenance import recount_activity_days, vacuum_activity_days
 
     async def main(runtime: Runtime) -> None:
         async with runtime.db.unit_of_work() as session:
             await recount_activity_days(session)
+        async with runtime.db.engine.connect() as conn:
+            await vacuum_activity_days(await conn.execution_options(isolation_level="AUTOCOMMIT"))
 
     _run_async(main, migrate_first=True)
     typer.echo("Counted every ticket again.")

@@ -57,3 +57,17 @@ async def counted_and_actual(conn: AsyncSession | AsyncConnection) -> tuple[set[
 async def assert_counts_agree(conn: AsyncSession | AsyncConnection) -> None:
     counted, actual = await counted_and_actual(conn)
     assert counted == actual
+
+
+async def vacuumed_and_analyzed(conn: AsyncConnection) -> tuple[int, int]:
+    """How often the counts table has been vacuumed and analyzed by hand (not by autovacuum).
+    Read on a connection of its own: statistics are a snapshot per transaction."""
+    row = (
+        await conn.execute(
+            text(
+                "SELECT vacuum_count, analyze_count FROM pg_stat_user_tables "
+                "WHERE relname = 'support_ticket_activity_days'"
+            )
+        )
+    ).one()
+    return int(row[0]), int(row[1])

@@ -135,3 +135,12 @@ async def recount_activity_days(conn: AsyncConnection | AsyncSession) -> None:
     await conn.execute(text("TRUNCATE support_ticket_activity_days"))
     await conn.execute(_RECOUNT_DAYS)
     await conn.execute(_RECOUNT_PERIODS)
+
+
+async def vacuum_activity_days(conn: AsyncConnection) -> None:
+    """VACUUM and ANALYZE the counts after a recount filled them from scratch. Without
+    statistics the planner guesses at the deep page's statement, and without the visibility
+    map its index-only reads visit the table. Autovacuum would get there, but only if it is on
+    and not busy with the big tables. `conn` must be in autocommit: VACUUM cannot run inside
+    a transaction."""
+    await conn.exec_driver_sql("VACUUM (ANALYZE) support_ticket_activity_days")
