@@ -147,7 +147,7 @@ async def db(engine: AsyncEngine) -> AsyncIterator[Database]:
         sessionmaker = async_sessionmaker(
             bind=conn, expire_on_commit=False, join_transaction_mode="create_savepoint"
         )
-        yield Database(engine, sessionmaker)
+        yield Database(engine, sessionmaker, read_bind=conn)
         await outer.rollback()
 
 

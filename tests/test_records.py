@@ -11,7 +11,7 @@ from sqlalchemy import Enum, bindparam, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from counseldesk.db.engine import Database
-from counseldesk.db.records import fetch_records
+from counseldesk.db.records import fetch_records, set_local
 from counseldesk.db.urls import to_asyncpg_url
 from tests.conftest import make_settings
 
@@ -57,3 +57,95 @@ async def test_a_connection_lost_under_a_direct_read_leaves_the_pool(database_ur
         assert one == 1
     finally:
         await db.dispose()
+
+
+# --- readers: a pooled connection for reads only, with planner settings when asked ---------------
+
+_SETTINGS = {"plan_cache_mode": "force_custom_plan", "max_parallel_workers_per_gather": "0"}
+_SHOW = select(
+    func.current_setting("plan_cache_mode"),
+    func.current_setting("max_parallel_workers_per_gather"),
+    func.pg_backend_pid(),
+)
+
+
+async def test_a_readers_settings_end_with_it_and_its_connection_goes_back_idle(
+    database_url: str,
+) -> None:
+    db = Database.from_url(database_url, make_settings(db_pool_max=1))
+    try:
+        async with db.reader() as reader:
+            assert not reader.driver.is_in_transaction()  # a plain read needs none
+            [(mode, workers, pid)] = await reader.fetch(_SHOW, {})
+            assert (mode, workers) == ("auto", "2")
+            await set_local(reader, _SETTINGS)
+            assert reader.driver.is_in_transaction()
+            [(mode, workers, _)] = await reader.fetch(_SHOW, {})
+            assert (mode, workers) == ("force_custom_plan", "0")
+        # The pool's one connection, as the next request gets it: the same backend, out of the
+        # reader's transaction, its settings gone.
+        async with db.reader() as reader:
+            assert not reader.driver.is_in_transaction()
+            [(mode, workers, same)] = await reader.fetch(_SHOW, {})
+        assert (mode, workers, same) == ("auto", "2", pid)
+        async with db.sessionmaker() as session:
+            [(mode, _, same)] = await fetch_records(session, _SHOW, {})
+        assert (mode, same) == ("auto", pid)
+    finally:
+        await db.dispose()
+
+
+async def test_a_failed_read_under_settings_leaves_a_usable_connection(database_url: str) -> None:
+    db = Database.from_url(database_url, make_settings(db_pool_max=1))
+    try:
+        async with db.reader() as reader:
+            await set_local(reader, _SETTINGS)
+            with pytest.raises(asyncpg.DivisionByZeroError):
+                await reader.fetch(select(literal(1) / literal(0)), {})
+        # Not "current transaction is aborted": the reader rolled its transaction back.
+        async with db.reader() as reader:
+            [(mode, _, _)] = await reader.fetch(_SHOW, {})
+        assert mode == "auto"
+    finally:
+        await db.dispose()
+
+
+async def test_a_connection_lost_under_a_reader_leaves_the_pool(database_url: str) -> None:
+    db = Database.from_url(database_url, make_settings(db_pool_max=1))
+    try:
+        async with db.reader() as reader:
+            await set_local(reader, _SETTINGS)
+            [(_, _, pid)] = await reader.fetch(_SHOW, {})
+        dsn = to_asyncpg_url(database_url).set(drivername="postgresql")
+        admin = await asyncpg.connect(dsn.render_as_string(hide_password=False))
+        try:
+            await admin.execute("SELECT pg_terminate_backend($1)", pid)
+        finally:
+            await admin.close()
+        with pytest.raises(Exception):  # noqa: B017, PT011
+            async with db.reader() as reader:
+                await reader.fetch(select(literal(1)), {})
+        async with db.reader() as reader:
+            [(one,)] = await reader.fetch(select(literal(1)), {})
+        assert one == 1
+    finally:
+        await db.dispose()
+
+
+async def test_inside_a_transaction_a_reader_keeps_its_settings_to_a_savepoint(
+    db: Database, session: AsyncSession
+) -> None:
+    # The tests' readers share the test's connection, inside its transaction.
+    async with db.reader() as reader:
+        await set_local(reader, _SETTINGS)
+        [(mode, _, _)] = await reader.fetch(_SHOW, {})
+        assert mode == "force_custom_plan"
+    [(mode, workers, _)] = await fetch_records(session, _SHOW, {})
+    assert (mode, workers) == ("auto", "2")
+
+
+async def test_a_reader_takes_only_plain_settings(db: Database) -> None:
+    async with db.reader() as reader:
+        with pytest.raises(ValueError, match="not a plain setting"):
+            await set_local(reader, {"plan_cache_mode": "auto; DROP TABLE students"})
+        assert not reader.driver.is_in_transaction()

@@ -7,13 +7,16 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.util import greenlet_spawn
 
 from counseldesk.config import Settings
+from counseldesk.db.records import Reader
 from counseldesk.db.urls import to_asyncpg_url
 from counseldesk.realtime.events import EventSink, take_events
 
@@ -45,9 +48,18 @@ class Database:
     rolled back at its end.
     """
 
-    def __init__(self, engine: AsyncEngine, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        *,
+        read_bind: AsyncConnection | None = None,
+    ) -> None:
         self.engine = engine
         self.sessionmaker = sessionmaker
+        # Where readers read when not from the pool: the tests' one connection, whose outer
+        # transaction holds what the test arranged.
+        self.read_bind = read_bind
         # Where live events go after a commit (the realtime bus); None drops them.
         self.event_sink: EventSink | None = None
 
@@ -80,6 +92,31 @@ class Database:
                         await self.event_sink(events)
                     except Exception:  # committed data stands; clients resync on reconnect
                         log.exception("publishing %d live events failed", len(events))
+
+    @asynccontextmanager
+    async def reader(self) -> AsyncIterator[Reader]:
+        """A connection for reads only (see db/records.py, `Reader`), back to the pool after."""
+        if self.read_bind is not None:
+            raw = await self.read_bind.get_raw_connection()
+            reader = Reader(raw.driver_connection, self.read_bind.dialect)
+            try:
+                yield reader
+            finally:
+                await reader.end()
+            return
+        pooled = await self.engine.raw_connection()
+        reader = Reader(pooled.driver_connection, self.engine.dialect)
+        try:
+            yield reader
+        finally:
+            try:
+                await reader.end()
+            finally:
+                # The pool's own calls may talk to the connection: in a greenlet, as SQLAlchemy's
+                # async layer requires. A broken connection is closed and replaced later.
+                if reader.broken:
+                    await greenlet_spawn(pooled.invalidate)
+                await greenlet_spawn(pooled.close)
 
     async def dispose(self) -> None:
         await self.engine.dispose()

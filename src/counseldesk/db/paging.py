@@ -29,7 +29,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement, Executable
 
-from counseldesk.db.records import fetch_records
+from counseldesk.db.records import Source, fetch_records
 from counseldesk.errors import InvalidInput
 
 MAX_PAGE_SIZE = 100
@@ -131,13 +131,13 @@ def constant(name: str) -> BindParameter[Any]:
 
 
 async def estimated_rows(
-    session: AsyncSession, cache_key: str, statement: Select[Any], params: dict[str, Any]
+    source: Source, cache_key: str, statement: Select[Any], params: dict[str, Any]
 ) -> int:
     """The planner's row estimate for `statement`, remembered for ESTIMATE_TTL_SECONDS."""
     remembered = remembered_estimate(cache_key)
     if remembered is not None:
         return remembered
-    plan = (await execute_rows(session, _ExplainJSON(statement), params))[0][0]
+    plan = (await fetch_records(source, _ExplainJSON(statement), params))[0][0]
     # asyncpg hands back json text, unless a JSON codec is installed on the connection.
     rows = int((json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"]["Plan Rows"])
     remember_estimate(cache_key, rows)
@@ -166,12 +166,12 @@ def forget_estimates() -> None:
 
 
 async def find_page_start(
-    session: AsyncSession, anchor: ClauseElement, params: dict[str, Any], offset: int
+    source: Source, anchor: ClauseElement, params: dict[str, Any], offset: int
 ) -> bool:
     """`page=N`: run `anchor` (a key statement with an OFFSET, kept apart from the page so the
     page statement keeps its cached plan) and put the key it finds into `params` as
     `after_at`/`after_id`, where the page statement reads its start. False past the last page."""
-    rows = await fetch_records(session, anchor, {**params, "offset": offset})
+    rows = await fetch_records(source, anchor, {**params, "offset": offset})
     if not rows:
         return False
     params["after_at"], params["after_id"] = rows[0]

@@ -7,10 +7,11 @@ columns cost 0.8 ms to read through Row attributes against 0.05 ms for the same 
 Records, and ~0.5 ms more to execute (measured in-process on the benchmark database, see
 docs/benchmarks.md) — more than PostgreSQL spends on the page.
 
-Transactions: a fetch runs on the session's connection as it is. Before anything else in the
-session has run, SQLAlchemy has not sent BEGIN yet, so a read-only request costs one round trip
-and no BEGIN/COMMIT; after a write (or an explicit `session.execute`) it runs inside that
-transaction and sees its changes.
+Where they run: on a `Reader` (the list endpoints: a pooled connection and no ORM session),
+or on a session's connection as it is. Before anything else in the session has run, SQLAlchemy
+has not sent BEGIN yet, so a read costs one round trip and no BEGIN/COMMIT; after a write (or
+an explicit `session.execute`) it runs inside that transaction and sees its changes. Planner
+settings (`set_local`, for search) open a transaction on either.
 
 Values come as asyncpg decodes them: PostgreSQL enums as their labels (`str`; the view
 builders turn them into the model's enum), timestamps as aware datetimes, JSON decoded by the
@@ -19,9 +20,12 @@ codecs SQLAlchemy installs on each connection.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from typing import Any
 
-from asyncpg import PostgresError, Record
+from asyncpg import Connection, PostgresError, Record
+from sqlalchemy import func, select
 from sqlalchemy.engine.interfaces import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.compiler import Compiled
@@ -62,10 +66,74 @@ def render(
     return expanded.statement, arguments
 
 
+class Reader:
+    """A pooled connection for a request that only reads (the list endpoints), with no ORM
+    session around it. In-process, a session cost a read-only request ~130 µs of CPU to create,
+    begin, commit and give back; taking the connection from the pool and returning it costs
+    ~17 µs (docs/benchmarks.md, session 8). `Database.reader()` lends one.
+
+    No transaction unless a read asks for planner settings (`set_local`, search); the reader
+    rolls that back when the request is done, since nothing was written in it.
+    """
+
+    _SETTING = re.compile(r"[a-z0-9_]+")
+    _SAVEPOINT = "counseldesk_reader"
+
+    def __init__(self, driver: Connection, dialect: Dialect) -> None:
+        self.driver = driver
+        self.dialect = dialect
+        self.broken = False  # the connection must not go back to the pool
+        self._inside: bool | None = None  # what set_local opened: None, or inside a transaction
+
+    async def fetch(self, statement: ClauseElement, params: dict[str, Any]) -> list[Record]:
+        sql, arguments = render(statement, self.dialect, params)
+        records: list[Record] = await self._guarded(self.driver.fetch(sql, *arguments))
+        return records
+
+    async def set_local(self, settings: Mapping[str, str]) -> None:
+        """Planner settings for the rest of this reader's reads, in one round trip with the
+        transaction (or savepoint) they live in. Names and values are the caller's constants."""
+        if not all(self._SETTING.fullmatch(word) for pair in settings.items() for word in pair):
+            raise ValueError(f"not a plain setting: {settings!r}")
+        statements = [f"SET LOCAL {name} = {value}" for name, value in settings.items()]
+        if self._inside is None:
+            # Outside a transaction the settings get one of their own; inside one (a test's)
+            # a savepoint, so that they end with the reader all the same.
+            self._inside = self.driver.is_in_transaction()
+            statements.insert(0, f"SAVEPOINT {self._SAVEPOINT}" if self._inside else "BEGIN")
+        await self._guarded(self.driver.execute("; ".join(statements)))
+
+    async def end(self) -> None:
+        """Roll back what `set_local` opened (the reads are done)."""
+        inside, self._inside = self._inside, None
+        if inside is None or self.broken:
+            return
+        name = self._SAVEPOINT
+        closing = f"ROLLBACK TO SAVEPOINT {name}; RELEASE SAVEPOINT {name}"
+        await self._guarded(self.driver.execute(closing if inside else "ROLLBACK"))
+
+    async def _guarded(self, awaitable: Any) -> Any:
+        try:
+            return await awaitable
+        except BaseException as error:
+            # As in fetch_records: only an error PostgreSQL reported leaves the connection
+            # usable (a failed statement, which the transaction's ROLLBACK then clears).
+            if self.driver.is_closed() or not isinstance(error, PostgresError):
+                self.broken = True
+            raise
+
+
+Source = AsyncSession | Reader
+
+
 async def fetch_records(
-    session: AsyncSession, statement: ClauseElement, params: dict[str, Any]
+    source: Source, statement: ClauseElement, params: dict[str, Any]
 ) -> list[Record]:
-    """Run a read on the session's connection and return its rows as asyncpg Records."""
+    """Run a read on the reader, or on the session's connection, and return its rows as
+    asyncpg Records."""
+    if isinstance(source, Reader):
+        return await source.fetch(statement, params)
+    session = source
     if session.new or session.dirty or session.deleted:
         await session.flush()  # a route that just wrote reads its own changes
     connection = await session.connection()
@@ -83,3 +151,17 @@ async def fetch_records(
             await connection.invalidate()
         raise
     return records
+
+
+async def set_local(source: Source, settings: Mapping[str, str]) -> None:
+    """Planner settings for the rest of this request's reads (the transaction they live in ends
+    with the reader, or with the session's unit of work)."""
+    if isinstance(source, Reader):
+        await source.set_local(settings)
+        return
+    # Through SQLAlchemy on purpose: this sends BEGIN, and the settings last only as long as
+    # their transaction, which the reads after it then run in.
+    connection = await source.connection()
+    await connection.execute(
+        select(*(func.set_config(name, value, True) for name, value in settings.items()))
+    )

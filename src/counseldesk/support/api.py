@@ -30,7 +30,7 @@ from counseldesk.support.schemas import (
     TicketPage,
     TicketPatch,
 )
-from counseldesk.web.deps import SessionDep, SettingsDep
+from counseldesk.web.deps import ReaderDep, SessionDep, SettingsDep
 from counseldesk.web.openapi import error_response
 
 router = APIRouter(prefix="/api/dashboard/support", tags=["support"], lifespan=media.media_lifespan)
@@ -61,7 +61,7 @@ def _json(adapter: TypeAdapter[Any], page: Page[Any]) -> Response:
 
 @router.get("/tickets", responses=READ, response_model=TicketPage)
 async def list_tickets(
-    query: Annotated[InboxQuery, Query()], counselor: CurrentStaff, session: SessionDep
+    query: Annotated[InboxQuery, Query()], counselor: CurrentStaff, reader: ReaderDep
 ) -> Response:
     """The inbox: tickets by last activity, newest first, 20 a page (`limit` up to 100).
 
@@ -71,7 +71,7 @@ async def list_tickets(
     `unread_count` is per counselor: student messages after your read mark.
     """
     page = await repository.ticket_page(
-        session,
+        reader,
         counselor.id,
         query.filters(),
         page=query.page,
@@ -95,7 +95,7 @@ async def list_messages(
     ticket_id: int,
     query: Annotated[MessagesQuery, Query()],
     _counselor: CurrentStaff,
-    session: SessionDep,
+    reader: ReaderDep,
 ) -> Response:
     """A conversation, 50 messages a page from the newest; each page oldest first.
 
@@ -104,7 +104,7 @@ async def list_messages(
     delivery state.
     """
     page = await repository.message_page(
-        session,
+        reader,
         ticket_id,
         page=query.page,
         limit=query.limit,

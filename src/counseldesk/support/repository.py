@@ -31,7 +31,8 @@ joined with the sender and the reply's outbox row (delivery state), returned old
 Statements are built once per shape and cached (`lru_cache`), every value bound — except filter
 values, which the planner must see (see `_Shape.conditions`). The pages run straight on
 asyncpg (`fetch_records`, db/records.py): no SQLAlchemy Row layer, and no BEGIN/COMMIT when
-the request does nothing else.
+the request does nothing else. The API reads them through a `Reader`, without an ORM session;
+tests and other callers may pass a session.
 """
 
 from __future__ import annotations
@@ -79,13 +80,12 @@ from counseldesk.db.paging import (
     decode_cursor,
     encode_cursor,
     estimated_rows,
-    execute_rows,
     find_page_start,
     literal_int,
     remember_estimate,
     remembered_estimate,
 )
-from counseldesk.db.records import fetch_records
+from counseldesk.db.records import Source, fetch_records, set_local
 from counseldesk.errors import InvalidInput, NotFound
 from counseldesk.staff.models import Counselor
 from counseldesk.students.models import Student
@@ -452,9 +452,10 @@ class _Search:
 # query. Custom plans: how a term is best found depends on the term, so a prepared statement's
 # one-size generic plan (chosen after five executions) must not be used.
 _CUSTOM_PLANS = func.set_config("plan_cache_mode", "force_custom_plan", True)
-_SEARCH_SETTINGS = select(
-    func.set_config("max_parallel_workers_per_gather", "0", True), _CUSTOM_PLANS
-)
+_SEARCH_SETTINGS = {
+    "max_parallel_workers_per_gather": "0",
+    "plan_cache_mode": "force_custom_plan",
+}
 # A walk after all (the collection went past its cap): planned for the term again.
 _BACK_TO_CUSTOM_PLANS = select(_CUSTOM_PLANS)
 # Back to kept plans once the term's ids are collected: the page statement that reads them does
@@ -481,9 +482,7 @@ def _search_statements(admission: bool, cap: int) -> tuple[Select[Any], Select[A
     return everything, select(*arrays, _CACHED_PLANS)
 
 
-async def _search_mode(
-    session: AsyncSession, text: str
-) -> tuple[SearchMode, int, list[int] | None]:
+async def _search_mode(source: Source, text: str) -> tuple[SearchMode, int, list[int] | None]:
     """Collect or walk, the planner's estimate of the matches, and the collected ticket ids.
 
     When the planner knows the term is common (it is in the statistics' most-common list) we
@@ -494,10 +493,8 @@ async def _search_mode(
     admission = _admission_range(text) is not None
     estimate_statement, collected = _search_statements(admission, SEARCH_COLLECT_CAP)
     params = _Search.params(text)
-    # Through SQLAlchemy on purpose: this also sends BEGIN, and the settings last only as long
-    # as their transaction, which the reads below then run in.
-    await execute_rows(session, _SEARCH_SETTINGS, {})
-    estimate = await estimated_rows(session, "search:" + text, estimate_statement, params)
+    await set_local(source, _SEARCH_SETTINGS)
+    estimate = await estimated_rows(source, "search:" + text, estimate_statement, params)
     if estimate > SEARCH_WALK_ABOVE:
         return SearchMode.WALK, estimate, None
     # A term whose collection went past the cap within the last minute is walked at once:
@@ -508,11 +505,11 @@ async def _search_mode(
     remembered = remembered_estimate(largest_key) or 0
     if remembered > SEARCH_COLLECT_CAP:
         return SearchMode.WALK, max(estimate, remembered), None
-    *sources, _ = (await fetch_records(session, collected, params))[0]
+    *sources, _ = (await fetch_records(source, collected, params))[0]
     largest = max(len(ids) for ids in sources)
     if largest > SEARCH_COLLECT_CAP:
         remember_estimate(largest_key, largest)
-        await fetch_records(session, _BACK_TO_CUSTOM_PLANS, {})
+        await fetch_records(source, _BACK_TO_CUSTOM_PLANS, {})
         return SearchMode.WALK, max(estimate, largest), None
     return SearchMode.COLLECT, estimate, sorted(set().union(*sources))
 
@@ -857,7 +854,7 @@ def _count_statements(shape: _Shape) -> tuple[Select[Any], Select[Any]]:
 
 
 async def ticket_page(
-    session: AsyncSession,
+    source: Source,
     counselor_id: int,
     filters: InboxFilters,
     *,
@@ -873,7 +870,7 @@ async def ticket_page(
     search_estimate = 0
     collected: int | None = None  # how many tickets a collected term matches, when known
     if filters.q:
-        search, search_estimate, matched = await _search_mode(session, filters.q)
+        search, search_estimate, matched = await _search_mode(source, filters.q)
         if matched is not None:
             params["matched"] = matched
     shape = _Shape.of(filters, search)
@@ -906,12 +903,12 @@ async def ticket_page(
             if offset >= DAYS_FROM_OFFSET and _counts_days(shape)
             else _anchor_statement(shape)
         )
-        past_the_end = not await find_page_start(session, anchor, params, offset)
+        past_the_end = not await find_page_start(source, anchor, params, offset)
     else:
         where = _Position.FIRST
     rows: list[Record] = []
     if not past_the_end:
-        rows = await fetch_records(session, _page_statement(shape, where, limit, count), params)
+        rows = await fetch_records(source, _page_statement(shape, where, limit, count), params)
 
     has_next = len(rows) > limit
     items = [_ticket_view(row) for row in rows[:limit]]
@@ -926,12 +923,12 @@ async def ticket_page(
         counted = (
             rows[0]["bounded_total"]
             if rows
-            else (await fetch_records(session, bounded, params))[0][0]
+            else (await fetch_records(source, bounded, params))[0][0]
         )
         if counted <= EXACT_COUNT_LIMIT:
             total, estimated = counted, False
         else:
-            estimate = await estimated_rows(session, estimate_key, everything, params)
+            estimate = await estimated_rows(source, estimate_key, everything, params)
             total, estimated = max(estimate, counted), True
     next_cursor = None
     if has_next and items:
@@ -1076,7 +1073,7 @@ def _message_page_statement(before: bool, offset: bool, limit: int) -> Select[An
 
 
 async def message_page(
-    session: AsyncSession,
+    source: Source,
     ticket_id: int,
     *,
     page: int = 1,
@@ -1105,7 +1102,7 @@ async def message_page(
     if before is not None:
         params["before"] = before
     statement = _message_page_statement(before is not None, "offset" in params, limit)
-    rows = await fetch_records(session, statement, params)
+    rows = await fetch_records(source, statement, params)
     if not rows:
         raise NotFound(f"Ticket {ticket_id} does not exist.")
     total = rows[0]["message_count"]

@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from counseldesk.config import Settings
+from counseldesk.db.records import Reader
 from counseldesk.runtime import Runtime
 
 
@@ -36,3 +37,12 @@ async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+async def get_reader(runtime: RuntimeDep) -> AsyncIterator[Reader]:
+    # For routes that only read: a pooled connection without an ORM session (db/records.py).
+    async with runtime.db.reader() as reader:
+        yield reader
+
+
+ReaderDep = Annotated[Reader, Depends(get_reader, scope="function")]
