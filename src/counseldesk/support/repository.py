@@ -804,9 +804,8 @@ def _day_anchor_statement(shape: _Shape) -> Select[datetime, int]:
     )
 
 
-@lru_cache(maxsize=512)
-def _page_statement(shape: _Shape, position: _Position, limit: int, count: bool) -> Select[Any]:
-    conditions = shape.conditions()
+def _page_keys(shape: _Shape, position: _Position, limit: int) -> Select[Any]:
+    """The ids of the page's `limit` + 1 tickets, in activity order from its position."""
     key = tuple_(SupportTicket.last_activity_at, SupportTicket.id)
     keyset: list[ColumnElement[bool]] = []
     if position is not _Position.FIRST:
@@ -815,15 +814,35 @@ def _page_statement(shape: _Shape, position: _Position, limit: int, count: bool)
             bindparam("after_id", type_=BigInteger),
         )
         keyset.append(key < start if position is _Position.AFTER else key <= start)
-    # The page's keys first (index-only, whatever the filters), then its rows by primary key,
-    # then the joins and unread counts for just those rows.
-    keys = (
+    return (
         select(SupportTicket.id)
-        .where(*conditions, *keyset)
+        .where(*shape.conditions(), *keyset)
         .order_by(*_ACTIVITY_ORDER)
         .limit(literal_int(limit + 1))
-        .subquery("keys")
     )
+
+
+# A walked search's page is read as a collected one's: by the ids the walk found.
+_BY_IDS = _Shape(
+    status=False, priority=False, category=False, assigned=Assigned.ALL, search=SearchMode.COLLECT
+)
+
+
+@lru_cache(maxsize=64)
+def _walk_statement(shape: _Shape, position: _Position, limit: int) -> Select[Any]:
+    """A walked search's page ids, in a statement of its own: only it depends on the term, so
+    only it is planned for the term (~0.2 ms on the benchmark data, against 0.9-1.3 ms for the
+    whole page with its joins). It also switches back to kept plans (`_CACHED_PLANS`) as it
+    runs, so the page that reads the ids (`_BY_IDS`) keeps its plan, in no extra statement."""
+    ids = func.array(_page_keys(shape, position, limit).scalar_subquery(), type_=ARRAY(BigInteger))
+    return select(ids, _CACHED_PLANS)
+
+
+@lru_cache(maxsize=512)
+def _page_statement(shape: _Shape, position: _Position, limit: int, count: bool) -> Select[Any]:
+    # The page's keys first (index-only, whatever the filters), then its rows by primary key,
+    # then the joins and unread counts for just those rows.
+    keys = _page_keys(shape, position, limit).subquery("keys")
     page_rows = select(SupportTicket).join(keys, keys.c.id == SupportTicket.id).subquery("page")
     paged = aliased(SupportTicket, page_rows)
     statement = _ticket_select(paged).order_by(paged.last_activity_at.desc(), paged.id.desc())
@@ -907,7 +926,14 @@ async def ticket_page(
     else:
         where = _Position.FIRST
     rows: list[Record] = []
-    if not past_the_end:
+    if past_the_end:
+        pass
+    elif search is SearchMode.WALK:
+        [(walked, _)] = await fetch_records(source, _walk_statement(shape, where, limit), params)
+        if walked:
+            page_of = _page_statement(_BY_IDS, _Position.FIRST, limit, False)
+            rows = await fetch_records(source, page_of, {"me": counselor_id, "matched": walked})
+    else:
         rows = await fetch_records(source, _page_statement(shape, where, limit, count), params)
 
     has_next = len(rows) > limit
