@@ -144,6 +144,9 @@ async def db(engine: AsyncEngine) -> AsyncIterator[Database]:
     """
     async with engine.connect() as conn:
         outer = await conn.begin()
+        # SQLAlchemy sends BEGIN with the first statement. Send it now: readers sharing the
+        # connection must find the test's transaction open, as they would a caller's.
+        await conn.exec_driver_sql("SELECT 1")
         sessionmaker = async_sessionmaker(
             bind=conn, expire_on_commit=False, join_transaction_mode="create_savepoint"
         )

@@ -17,7 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 # The test transaction's own statements (a server sends BEGIN/COMMIT instead), and a reader's
 # end of its planner settings (ROLLBACK on a server). Its start is counted: on a server it is
 # the settings' statement, BEGIN included.
-TEST_TRANSACTION = ("SAVEPOINT sa_", "RELEASE SAVEPOINT sa_", "ROLLBACK TO SAVEPOINT")
+TEST_TRANSACTION = (
+    "SAVEPOINT sa_",
+    "RELEASE SAVEPOINT sa_",
+    "ROLLBACK TO SAVEPOINT counseldesk_reader",
+)
 # Statements that have no plan worth reading: EXPLAINs themselves, and search's planner settings.
 NOT_PLANNED = ("EXPLAIN", "SELECT set_config", "SAVEPOINT counseldesk_reader")
 

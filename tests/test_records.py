@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import Enum, bindparam, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from counseldesk.db import paging, records
 from counseldesk.db.engine import Database
 from counseldesk.db.records import fetch_records, set_local
 from counseldesk.db.urls import to_asyncpg_url
@@ -137,9 +138,11 @@ async def test_inside_a_transaction_a_reader_keeps_its_settings_to_a_savepoint(
 ) -> None:
     # The tests' readers share the test's connection, inside its transaction.
     async with db.reader() as reader:
+        assert reader.driver.is_in_transaction()
         await set_local(reader, _SETTINGS)
         [(mode, _, _)] = await reader.fetch(_SHOW, {})
         assert mode == "force_custom_plan"
+    # The settings ended with the reader, and the test's transaction is still the one open.
     [(mode, workers, _)] = await fetch_records(session, _SHOW, {})
     assert (mode, workers) == ("auto", "2")
 
@@ -148,4 +151,17 @@ async def test_a_reader_takes_only_plain_settings(db: Database) -> None:
     async with db.reader() as reader:
         with pytest.raises(ValueError, match="not a plain setting"):
             await set_local(reader, {"plan_cache_mode": "auto; DROP TABLE students"})
-        assert not reader.driver.is_in_transaction()
+        [(mode, _, _)] = await reader.fetch(_SHOW, {})
+    assert mode == "auto"  # nothing was sent
+
+
+async def test_an_estimate_compiles_its_explain_once(session: AsyncSession) -> None:
+    # A new EXPLAIN per estimate would add an entry to the compiled-statement cache each time,
+    # pushing the hot page statements out of it.
+    statement = select(literal(1)).where(literal(2) == bindparam("two"))
+    sizes = []
+    for _ in range(3):
+        paging.forget_estimates()
+        assert await paging.estimated_rows(session, "test:explain", statement, {"two": 2}) == 1
+        sizes.append(len(records._compiled))
+    assert sizes[0] == sizes[1] == sizes[2]

@@ -104,6 +104,9 @@ class Database:
             finally:
                 await reader.end()
             return
+        # Taken when the route's dependencies are solved, not at the first read: a route must
+        # not ask for a session after its reader, or it holds one connection while it waits
+        # for a second (the pool has no overflow).
         pooled = await self.engine.raw_connection()
         reader = Reader(pooled.driver_connection, self.engine.dialect)
         try:
@@ -112,11 +115,17 @@ class Database:
             try:
                 await reader.end()
             finally:
+                # The pool's reset on return knows nothing of the reader's transaction (the
+                # adapter did not start it): whatever is still open, it must not be lent again.
+                if reader.driver.is_in_transaction():
+                    reader.broken = True
                 # The pool's own calls may talk to the connection: in a greenlet, as SQLAlchemy's
                 # async layer requires. A broken connection is closed and replaced later.
-                if reader.broken:
-                    await greenlet_spawn(pooled.invalidate)
-                await greenlet_spawn(pooled.close)
+                try:
+                    if reader.broken:
+                        await greenlet_spawn(pooled.invalidate)
+                finally:
+                    await greenlet_spawn(pooled.close)
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -21,6 +21,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import BindParameter, ColumnElement, Row, Select, bindparam, literal_column
@@ -121,6 +122,14 @@ def _compile_explain(element: _ExplainJSON, compiler: SQLCompiler, **kw: Any) ->
     return "EXPLAIN (FORMAT JSON) " + compiler.process(element.statement, **kw)
 
 
+@lru_cache(maxsize=256)
+def _explain(statement: Select[Any]) -> _ExplainJSON:
+    # One per statement (they are module constants or lru_cached), so that db/records.py
+    # compiles it once and keeps it, instead of a new entry per estimate that would push hot
+    # statements out of its cache.
+    return _ExplainJSON(statement)
+
+
 _estimates: dict[str, tuple[float, int]] = {}
 
 
@@ -137,7 +146,7 @@ async def estimated_rows(
     remembered = remembered_estimate(cache_key)
     if remembered is not None:
         return remembered
-    plan = (await fetch_records(source, _ExplainJSON(statement), params))[0][0]
+    plan = (await fetch_records(source, _explain(statement), params))[0][0]
     # asyncpg hands back json text, unless a JSON codec is installed on the connection.
     rows = int((json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"]["Plan Rows"])
     remember_estimate(cache_key, rows)
