@@ -45,4 +45,6 @@ async def get_reader(runtime: RuntimeDep) -> AsyncIterator[Reader]:
         yield reader
 
 
-ReaderDep = Annotated[Reader, Depends(get_reader, scope="function")]
+# Ended after the response has left (the default scope), unlike the session: a reader commits
+# nothing that could fail, so the client need not wait for the ROLLBACK of search's settings.
+ReaderDep = Annotated[Reader, Depends(get_reader)]
