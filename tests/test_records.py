@@ -35,17 +35,22 @@ def _values(e: type[enum.Enum]) -> list[str]:
     return [m.value for m in e]
 
 
+async def _terminate(database_url: str, pid: int) -> None:
+    """End a backend from outside, as a PostgreSQL restart would."""
+    dsn = to_asyncpg_url(database_url).set(drivername="postgresql")
+    admin = await asyncpg.connect(dsn.render_as_string(hide_password=False))
+    try:
+        await admin.execute("SELECT pg_terminate_backend($1)", pid)
+    finally:
+        await admin.close()
+
+
 async def test_a_connection_lost_under_a_direct_read_leaves_the_pool(database_url: str) -> None:
     db = Database.from_url(database_url, make_settings(db_pool_max=1))
     try:
         async with db.sessionmaker() as session:
             [(pid,)] = await fetch_records(session, select(func.pg_backend_pid()), {})
-        dsn = to_asyncpg_url(database_url).set(drivername="postgresql")
-        admin = await asyncpg.connect(dsn.render_as_string(hide_password=False))
-        try:
-            await admin.execute("SELECT pg_terminate_backend($1)", pid)
-        finally:
-            await admin.close()
+        await _terminate(database_url, pid)
 
         # Which error depends on when the client notices (a closed connection, or a protocol
         # error while the termination notice is being read).
@@ -117,12 +122,7 @@ async def test_a_connection_lost_under_a_reader_leaves_the_pool(database_url: st
         async with db.reader() as reader:
             await set_local(reader, _SETTINGS)
             [(_, _, pid)] = await reader.fetch(_SHOW, {})
-        dsn = to_asyncpg_url(database_url).set(drivername="postgresql")
-        admin = await asyncpg.connect(dsn.render_as_string(hide_password=False))
-        try:
-            await admin.execute("SELECT pg_terminate_backend($1)", pid)
-        finally:
-            await admin.close()
+        await _terminate(database_url, pid)
         with pytest.raises(Exception):  # noqa: B017, PT011
             async with db.reader() as reader:
                 await reader.fetch(select(literal(1)), {})

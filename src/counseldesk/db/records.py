@@ -66,6 +66,13 @@ def render(
     return expanded.statement, arguments
 
 
+def _leaves_usable(driver: Connection, error: BaseException) -> bool:
+    """Whether a connection may be lent again after a read raised `error`: only an error
+    PostgreSQL itself reported on a live connection. Not after anything else (closed, a protocol
+    or network error, a cancelled read)."""
+    return not driver.is_closed() and isinstance(error, PostgresError)
+
+
 class Reader:
     """A pooled connection for a request that only reads (the list endpoints), with no ORM
     session around it. In-process, a session cost a read-only request ~130 µs of CPU to create,
@@ -116,9 +123,8 @@ class Reader:
         try:
             return await awaitable
         except BaseException as error:
-            # As in fetch_records: only an error PostgreSQL reported leaves the connection
-            # usable (a failed statement, which the transaction's ROLLBACK then clears).
-            if self.driver.is_closed() or not isinstance(error, PostgresError):
+            # A failed statement leaves it usable: the transaction's ROLLBACK then clears it.
+            if not _leaves_usable(self.driver, error):
                 self.broken = True
             raise
 
@@ -144,10 +150,9 @@ async def fetch_records(
         records: list[Record] = await driver.fetch(sql, *arguments)  # type: ignore[union-attr]
     except BaseException as error:
         # SQLAlchemy never saw this statement, so it cannot tell a lost connection (PostgreSQL
-        # restarted) from a failed query. Only an error PostgreSQL itself reported on a live
-        # connection leaves it usable; after anything else (closed, a protocol or network
-        # error, a cancelled read) it is dropped here rather than handed out again.
-        if driver is None or driver.is_closed() or not isinstance(error, PostgresError):
+        # restarted) from a failed query: a connection the error did not leave usable is
+        # dropped here rather than handed out again.
+        if driver is None or not _leaves_usable(driver, error):
             await connection.invalidate()
         raise
     return records

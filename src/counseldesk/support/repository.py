@@ -925,14 +925,14 @@ async def ticket_page(
         past_the_end = not await find_page_start(source, anchor, params, offset)
     else:
         where = _Position.FIRST
-    rows: list[Record] = []
+    rows: list[Record]
     if past_the_end:
-        pass
+        rows = []
     elif search is SearchMode.WALK:
         [(walked, _)] = await fetch_records(source, _walk_statement(shape, where, limit), params)
-        if walked:
-            page_of = _page_statement(_BY_IDS, _Position.FIRST, limit, False)
-            rows = await fetch_records(source, page_of, {"me": counselor_id, "matched": walked})
+        page_of = _page_statement(_BY_IDS, _Position.FIRST, limit, False)
+        by_ids = {"me": counselor_id, "matched": walked}
+        rows = await fetch_records(source, page_of, by_ids) if walked else []
     else:
         rows = await fetch_records(source, _page_statement(shape, where, limit, count), params)
 
