@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.util import greenlet_spawn
 
 from counseldesk.config import Settings
+from counseldesk.db.pool import FairAsyncQueuePool
 from counseldesk.db.records import Reader
 from counseldesk.db.urls import to_asyncpg_url
 from counseldesk.realtime.events import EventSink, take_events
@@ -24,6 +25,8 @@ from counseldesk.realtime.events import EventSink, take_events
 def create_engine(url: str, settings: Settings) -> AsyncEngine:
     return create_async_engine(
         to_asyncpg_url(url),
+        # Requests waiting for a connection are served in the order they came (db/pool.py).
+        poolclass=FairAsyncQueuePool,
         # Every connection opened is kept: SQLAlchemy closes "overflow" connections as soon as
         # they are returned, so a pool smaller than the load's concurrency opened and closed
         # connections all the time, each new one paying for its backend process, type lookups
