@@ -347,3 +347,20 @@ async def test_a_chat_page_reads_the_ticket_index_and_joins_by_key(
         [plan] = plans
         assert "ix_support_messages_ticket_id" in plan.indexes, (kwargs, plan.indexes)
         assert "pk_support_tickets" in plan.indexes
+
+
+async def test_a_full_name_is_looked_up_by_its_word_pair_and_paged_from_its_keys(
+    session: AsyncSession, engine: AsyncEngine, office: Office
+) -> None:
+    plans = await query_plans.plans(
+        session,
+        engine,
+        lambda: repository.ticket_page(session, office.me.id, InboxFilters(q="Faith Achieng")),
+    )
+    _no_table_scans(plans)
+    # One statement collects every source's matches with their keys; the page then reads only
+    # its own rows by id (no second look at every match to order them).
+    collected, page = plans
+    assert "ix_support_tickets_name_pairs" in collected.indexes, collected.indexes
+    assert "ix_support_tickets_student_name_fts" not in collected.indexes, collected.indexes
+    assert "pk_support_tickets" in page.indexes, page.indexes

@@ -167,7 +167,7 @@ async def test_a_rare_term_is_collected_with_an_exact_total(
     ticket = await make_ticket(session)
     await add_message(session, ticket, "my landlord again")
     mode, _, matched = await repository._search_mode(session, "landlord")
-    assert (mode, matched) == (SearchMode.COLLECT, [ticket.id])
+    assert (mode, matched) == (SearchMode.COLLECT, [(ticket.last_activity_at, ticket.id)])
     page = await repository.ticket_page(session, counselor.id, InboxFilters(q="landlord"))
     assert ([t.id for t in page.items], page.total, page.total_is_estimate) == (
         [ticket.id],
@@ -232,7 +232,8 @@ async def test_a_collected_term_finds_each_ticket_once_whatever_the_cap_was_befo
     assert (await repository._search_mode(session, "hostel"))[0] is SearchMode.WALK
     monkeypatch.setattr(repository, "SEARCH_COLLECT_CAP", 1_000)
     mode, _, matched = await repository._search_mode(session, "hostel")
-    assert (mode, matched) == (SearchMode.COLLECT, sorted(t.id for t in tickets))
+    assert mode is SearchMode.COLLECT
+    assert [ticket_id for _, ticket_id in matched or []] == [t.id for t in reversed(tickets)]
     page = await repository.ticket_page(session, counselor.id, InboxFilters(q="hostel"))
     assert [t.id for t in page.items] == [t.id for t in reversed(tickets)]
     assert (page.total, page.total_is_estimate) == (4, False)
@@ -255,21 +256,29 @@ async def test_only_the_statements_that_test_the_term_are_planned_for_it(
 ) -> None:
     # The term is tested by the collection or the walk, each planned for the term (a generic
     # plan can read all messages for a common word). The page reads the ids either found, the
-    # same statement for any term, so it keeps its plan; so does everything after it.
+    # same statement for any term, so it keeps one plan; so does everything after it.
     await add_message(session, await make_ticket(session), "my landlord again")
     monkeypatch.setattr(repository, "SEARCH_WALK_ABOVE", walk_above)
     monkeypatch.setattr(repository, "SEARCH_COLLECT_CAP", cap)
+    plans = text("SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements")
+    # Counted from here: the tests share a connection, and its statements' earlier plans.
+    before = {sql: (g, c) for sql, g, c in (await session.execute(plans)).all()}
     for _ in range(7):  # PostgreSQL may choose a kept plan from the sixth execution on
         page = await repository.ticket_page(session, counselor.id, InboxFilters(q="landlord"))
         assert len(page.items) == 1
     setting = await session.execute(text("SELECT current_setting('plan_cache_mode')"))
-    assert setting.scalar_one() == "auto"
-    prepared = await session.execute(
-        text("SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements")
-    )
+    assert setting.scalar_one() == "force_generic_plan"
+    planned = [
+        (sql, g - before.get(sql, (0, 0))[0], c - before.get(sql, (0, 0))[1])
+        for sql, g, c in (await session.execute(plans)).all()
+    ]
+    planned = [(sql, g, c) for sql, g, c in planned if g + c]  # run in this test
     by_ids = "support_tickets.id = ANY"
-    tests_the_term = [(g, c) for sql, g, c in prepared if "@@" in sql and by_ids not in sql]
+    tests_the_term = [(g, c) for sql, g, c in planned if "@@" in sql and by_ids not in sql]
     assert tests_the_term and all(generic == 0 for generic, _ in tests_the_term)
+    # The page is never planned for the ids it reads, even for the one match of this term.
+    reads_the_ids = [(g, c) for sql, g, c in planned if by_ids in sql and "@@" not in sql]
+    assert reads_the_ids and all(custom == 0 for _, custom in reads_the_ids), reads_the_ids
 
 
 async def test_a_term_the_planner_knows_is_common_is_walked_without_counting(
@@ -339,3 +348,101 @@ def test_filter_values_are_rendered_as_constants_for_the_planner() -> None:
     sql = str(repository._page_statement(shape, _Position.FIRST, 20, True))
     assert "__[POSTCOMPILE_status]" in sql
     assert "__[POSTCOMPILE_category_id]" in sql
+
+
+# --- search: names by their word pairs, collected terms paged from their keys -----------------
+
+
+@pytest.mark.parametrize(
+    ("text", "pairs"),
+    [
+        ("Moses Kiptoo", ["kiptoo moses"]),
+        ("kiptoo MOSES", ["kiptoo moses"]),
+        ("Mary Wanjiku Otieno", ["mary otieno", "mary wanjiku", "otieno wanjiku"]),
+        ("Moses", None),  # one word: the word's own list
+        ("Moses moses", None),  # one distinct word
+        ("Moses or Kiptoo", None),  # OR is an operator
+        ('"Moses Kiptoo"', None),  # a phrase
+        ("Moses -Kiptoo", None),  # a negation
+        ("PHY0167 exam", None),  # digits: the parser may split them differently
+        ("José Otieno", None),  # other letters: lowercased by the database's rules
+    ],
+)
+def test_only_plain_words_are_searched_by_their_pairs(text: str, pairs: list[str] | None) -> None:
+    assert repository.name_pairs(text) == pairs
+
+
+async def test_the_trigger_writes_every_pair_of_a_names_words(session: AsyncSession) -> None:
+    ticket = await make_ticket(
+        session, student=await make_student(session, full_name="Grace  Wanjiku-Otieno Grace")
+    )
+    pairs = text("SELECT name_pairs FROM support_tickets WHERE id = :id")
+    # The words of to_tsvector('simple', ...), each distinct pair once, in sorted order.
+    assert (await session.execute(pairs, {"id": ticket.id})).scalar_one() == [
+        "grace otieno",
+        "grace wanjiku",
+        "grace wanjiku-otieno",
+        "otieno wanjiku",
+        "otieno wanjiku-otieno",
+        "wanjiku wanjiku-otieno",
+    ]
+    await session.execute(
+        text("UPDATE support_tickets SET student_name = 'Ruth Achieng' WHERE id = :id"),
+        {"id": ticket.id},
+    )
+    assert (await session.execute(pairs, {"id": ticket.id})).scalar_one() == ["achieng ruth"]
+
+
+async def test_a_name_search_by_pairs_finds_what_the_words_find(
+    session: AsyncSession, counselor: Counselor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    names = [
+        "Moses Kiptoo",
+        "Kiptoo Moses",
+        "Moses Kibet Kiptoo",
+        "Moses Otieno",
+        "Kiptoo Wanjiru",
+        "Mosesi Kiptoo",
+    ]
+    tickets = {}
+    for name in names:
+        student = await make_student(session, full_name=name)
+        tickets[name] = (await make_ticket(session, student=student, subject="Help")).id
+
+    async def found(q: str) -> set[int]:
+        page = await repository.ticket_page(session, counselor.id, InboxFilters(q=q), limit=100)
+        return {t.id for t in page.items}
+
+    by_pairs = await found("moses kiptoo")
+    assert by_pairs == {tickets[n] for n in names[:3]}
+    # The same search through the words' own index finds the same tickets.
+    monkeypatch.setattr(repository, "name_pairs", lambda _text: None)
+    paging.forget_estimates()
+    assert await found("moses kiptoo") == by_pairs
+
+
+async def test_a_collected_terms_pages_are_slices_of_its_keys(
+    engine: AsyncEngine, session: AsyncSession, counselor: Counselor
+) -> None:
+    tickets = [await make_ticket(session, subject=f"Bursary form {i}") for i in range(7)]
+    newest_first = [t.id for t in reversed(tickets)]
+    filters = InboxFilters(q="bursary")
+    async with query_plans.captured(engine) as sent:
+        first = await repository.ticket_page(session, counselor.id, filters, limit=3)
+        third = await repository.ticket_page(session, counselor.id, filters, page=3, limit=3)
+        beyond = await repository.ticket_page(session, counselor.id, filters, page=4, limit=3)
+    assert [t.id for t in first.items] == newest_first[:3]
+    assert [t.id for t in third.items] == newest_first[6:]
+    assert (first.total, first.total_is_estimate, first.has_next) == (7, False, True)
+    assert (third.has_next, beyond.items, beyond.total) == (False, [], 7)
+    # Each page reads only its own rows (limit + 1 ids); no page=N anchor is looked up.
+    pages = [params for sql, params in sent if "support_tickets.id = ANY" in sql]
+    assert [len(next(p for p in params if isinstance(p, list))) for params in pages] == [4, 1]
+    assert not [sql for sql, _ in sent if "OFFSET" in sql.upper()], sent
+
+    assert first.next_cursor is not None
+    second = await repository.ticket_page(
+        session, counselor.id, filters, cursor=first.next_cursor, limit=3
+    )
+    assert [t.id for t in second.items] == newest_first[3:6]
+    assert second.page == 2

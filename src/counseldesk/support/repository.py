@@ -40,6 +40,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -54,6 +55,7 @@ from sqlalchemy import (
     ScalarSelect,
     Select,
     String,
+    Text,
     and_,
     any_,
     bindparam,
@@ -348,6 +350,25 @@ class SearchMode(enum.Enum):
     WALK = "walk"
 
 
+# Two or more words of ASCII letters, nothing else: websearch_to_tsquery reads these as "all of
+# the words" and the 'simple' configuration lowercases them as Python does, so their pairs can
+# be computed here and looked up in the pairs index (migration 0010). Anything else (quotes,
+# OR, -word, digits, other scripts) is matched word by word as before.
+_PLAIN_WORDS = re.compile(r"[A-Za-z]+(?: [A-Za-z]+)+")
+
+
+def name_pairs(text: str) -> list[str] | None:
+    """The pairs of distinct words a ticket's name must all have to match `text` ('a b' with
+    a < b, as the trigger of migration 0010 writes them), or None when `text` is not two or more
+    plain words."""
+    if not _PLAIN_WORDS.fullmatch(text):
+        return None
+    words = sorted({word.lower() for word in text.split(" ")})
+    if len(words) < 2 or "or" in words:  # OR is an operator to websearch_to_tsquery
+        return None
+    return [f"{first} {second}" for first, second in combinations(words, 2)]
+
+
 def _admission_range(text: str) -> tuple[str, str] | None:
     # Admission numbers are stored upper-cased without spaces; "sc/12" finds SC/12xx/...
     if " " in text:
@@ -371,6 +392,11 @@ class _Search:
     """
 
     admission: bool
+    pairs: bool = False  # the text is plain words: names are matched by their word pairs
+
+    @classmethod
+    def of(cls, text: str) -> _Search:
+        return cls(admission=_admission_range(text) is not None, pairs=name_pairs(text) is not None)
 
     @staticmethod
     def params(text: str) -> dict[str, Any]:
@@ -378,6 +404,9 @@ class _Search:
         bounds = _admission_range(text)
         if bounds is not None:
             params["admission_from"], params["admission_to"] = bounds
+        pairs = name_pairs(text)
+        if pairs is not None:
+            params["name_pairs"] = pairs
         return params
 
     @property
@@ -390,6 +419,9 @@ class _Search:
     def name_matches(self) -> ColumnElement[bool]:
         # The ticket's own copy of the student's name: no join to students, so walking the
         # inbox tests each ticket's row instead of first hashing every matching student.
+        if self.pairs:
+            pairs = bindparam("name_pairs", type_=ARRAY(Text))
+            return SupportTicket.name_pairs.contains(pairs)
         return func.to_tsvector(_SIMPLE, SupportTicket.student_name).bool_op("@@")(self.tsquery)
 
     def admission_matches(self, student: Any) -> ColumnElement[bool]:
@@ -403,25 +435,55 @@ class _Search:
         # the collection, the walk's probe of each ticket's messages and its hashed lookup.
         return SupportMessage.body_vector.bool_op("@@")(self.tsquery)
 
-    def sources(self, cap: int | None = None) -> list[Select[Any]]:
-        """The ticket ids each source matches (subject, student name, admission number when
-        the text can be one, message text), at most `cap` + 1 rows each when capped (enough
-        to tell "more than cap")."""
+    def _ticket_sources(self, column: ColumnElement[Any]) -> list[Select[Any]]:
+        """`column` of the tickets each ticket-side source matches: subject, student name, and
+        admission number when the text can be one."""
         selects = [
-            select(SupportTicket.id.label("id")).where(self.subject_matches()),
-            select(SupportTicket.id.label("id")).where(self.name_matches()),
+            select(column).where(self.subject_matches()),
+            select(column).where(self.name_matches()),
         ]
         if self.admission:
             student = aliased(Student)
             selects.append(
-                select(SupportTicket.id.label("id"))
+                select(column)
                 .join(student, student.telegram_user_id == SupportTicket.telegram_user_id)
                 .where(self.admission_matches(student))
             )
-        selects.append(select(SupportMessage.ticket_id.label("id")).where(self.body_matches()))
-        if cap is not None:
-            selects = [s.limit(literal_int(cap + 1)) for s in selects]
         return selects
+
+    def sources(self) -> list[Select[Any]]:
+        """The ticket ids each source matches: the ticket-side ones, then message text."""
+        return [
+            *self._ticket_sources(SupportTicket.id.label("id")),
+            select(SupportMessage.ticket_id.label("id")).where(self.body_matches()),
+        ]
+
+    def capped_keys(self, cap: int) -> list[ColumnElement[Any]]:
+        """Each source's matching tickets as inbox keys (last activity, id), one array each,
+        at most `cap` + 1 (enough to tell "more than cap"); then how many message rows matched,
+        also up to `cap` + 1. The subject, name and admission sources read each ticket's row
+        anyway, so their keys cost nothing more, and the page needs no second look at every
+        match to order them. Message matches are looked up as tickets only under the cap."""
+        key = tuple_(SupportTicket.last_activity_at, SupportTicket.id)
+        ticket_sources = self._ticket_sources(key.label("key"))
+        # A ticket source's count is the length of its array.
+        columns: list[ColumnElement[Any]] = [
+            func.array(source.limit(literal_int(cap + 1)).scalar_subquery())
+            for source in ticket_sources
+        ]
+        messages = (
+            select(SupportMessage.ticket_id)
+            .where(self.body_matches())
+            .limit(literal_int(cap + 1))
+            .cte("message_rows")
+        )
+        counted = select(func.count()).select_from(messages).scalar_subquery()
+        tickets = select(key).where(
+            SupportTicket.id.in_(select(messages.c.ticket_id)), counted <= literal_int(cap)
+        )
+        columns.append(func.array(tickets.scalar_subquery()))
+        columns.append(counted)
+        return columns
 
     def ticket_matches(self) -> ColumnElement[bool]:
         """The same test for one ticket at a time, for walking the inbox. OR keeps these
@@ -460,38 +522,39 @@ _SEARCH_SETTINGS = {
 _BACK_TO_CUSTOM_PLANS = select(_CUSTOM_PLANS)
 # Back to kept plans once the term's ids are collected: the page statement that reads them does
 # not depend on the term, and planning it anew (1-4 ms with its joins) cost more than running it.
-_CACHED_PLANS = func.set_config("plan_cache_mode", "auto", True)
+# Forced, not "auto": for a term of one or two matches a plan made for those ids looks so much
+# cheaper than the kept one that "auto" went on planning the page for each search (0.7 ms for
+# an admission number's one ticket on the benchmark data, against a 0.05 ms run).
+_CACHED_PLANS = func.set_config("plan_cache_mode", "force_generic_plan", True)
 
 
 @lru_cache(maxsize=8)
-def _search_statements(admission: bool, cap: int) -> tuple[Select[Any], Select[Any]]:
-    """The term's estimated matches (for EXPLAIN), and each source's matching ticket ids, at
-    most `cap` + 1 of each (one array per source, in one row). The cap is part of the cache
-    key: a statement built for another cap would cut the collected ids short unnoticed.
+def _search_statements(search: _Search, cap: int) -> tuple[Select[Any], Select[Any]]:
+    """The term's estimated matches (for EXPLAIN), and each source's matches, at most `cap` + 1
+    of each (`_Search.capped_keys`, in one row). The cap is part of the cache key: a statement
+    built for another cap would cut the collected ids short unnoticed.
 
     The collection also switches back to kept plans (`_CACHED_PLANS`) as it runs, after it was
     itself planned for the term: the page that follows reads the ids with a kept plan, one
     round trip fewer. A term that turns out to need the walk switches to custom plans again.
     """
-    search = _Search(admission)
     everything = union(*search.sources()).subquery("matched").select()
-    arrays: list[ColumnElement[Any]] = [
-        func.array(source.scalar_subquery(), type_=ARRAY(BigInteger))
-        for source in search.sources(cap)
-    ]
-    return everything, select(*arrays, _CACHED_PLANS)
+    return everything, select(*search.capped_keys(cap), _CACHED_PLANS)
 
 
-async def _search_mode(source: Source, text: str) -> tuple[SearchMode, int, list[int] | None]:
-    """Collect or walk, the planner's estimate of the matches, and the collected ticket ids.
+Key = tuple[datetime, int]  # a ticket's place in the inbox: (last activity, id)
+
+
+async def _search_mode(source: Source, text: str) -> tuple[SearchMode, int, list[Key] | None]:
+    """Collect or walk, the planner's estimate of the matches, and the collected tickets' keys
+    in inbox order (newest activity first).
 
     When the planner knows the term is common (it is in the statistics' most-common list) we
     walk at once. Otherwise we collect each source's matches up to SEARCH_COLLECT_CAP — reading
     the GIN posting lists once and stopping at the cap on the table side — and walk instead if a
     source has more.
     """
-    admission = _admission_range(text) is not None
-    estimate_statement, collected = _search_statements(admission, SEARCH_COLLECT_CAP)
+    estimate_statement, collected = _search_statements(_Search.of(text), SEARCH_COLLECT_CAP)
     params = _Search.params(text)
     await set_local(source, _SEARCH_SETTINGS)
     estimate = await estimated_rows(source, "search:" + text, estimate_statement, params)
@@ -505,13 +568,14 @@ async def _search_mode(source: Source, text: str) -> tuple[SearchMode, int, list
     remembered = remembered_estimate(largest_key) or 0
     if remembered > SEARCH_COLLECT_CAP:
         return SearchMode.WALK, max(estimate, remembered), None
-    *sources, _ = (await fetch_records(source, collected, params))[0]
-    largest = max(len(ids) for ids in sources)
+    *sources, message_rows, _ = (await fetch_records(source, collected, params))[0]
+    largest = max(message_rows, *(len(keys) for keys in sources))
     if largest > SEARCH_COLLECT_CAP:
         remember_estimate(largest_key, largest)
         await fetch_records(source, _BACK_TO_CUSTOM_PLANS, {})
         return SearchMode.WALK, max(estimate, largest), None
-    return SearchMode.COLLECT, estimate, sorted(set().union(*sources))
+    matched: set[Key] = set().union(*sources)
+    return SearchMode.COLLECT, estimate, sorted(matched, reverse=True)
 
 
 def _unread_count(ticket: Any, read: Any) -> ColumnElement[int]:
@@ -887,16 +951,20 @@ async def ticket_page(
     params = _params(filters, counselor_id)
     search: SearchMode | None = None
     search_estimate = 0
+    keys: list[Key] | None = None
     collected: int | None = None  # how many tickets a collected term matches, when known
     if filters.q:
-        search, search_estimate, matched = await _search_mode(source, filters.q)
-        if matched is not None:
-            params["matched"] = matched
+        search, search_estimate, keys = await _search_mode(source, filters.q)
+        if keys is not None:
+            params["matched"] = sorted(ticket_id for _, ticket_id in keys)
     shape = _Shape.of(filters, search)
-    if search is SearchMode.COLLECT and not _filtered_columns(shape):
-        # With no other filter the collected ids are the matches: counting them again in the
-        # database read each one's index entry (1.8 ms for a full name's 324).
-        collected = len(params["matched"])
+    if keys is not None and not _filtered_columns(shape):
+        # With no other filter the collected tickets are the matches, their keys in inbox
+        # order: the page is a slice of them, and their number is the total. Ordering them in
+        # the database again read each one's row (0.44 ms for a full name's 324).
+        collected = len(keys)
+    else:
+        keys = None
     viewer = counselor_id if filters.assigned is Assigned.MINE else ""
     estimate_key = f"tickets:{fingerprint}:{viewer}"
     # A common search term is not counted: the planner's estimate of its matches stands in. Nor
@@ -916,23 +984,30 @@ async def ticket_page(
         where = _Position.AFTER
     elif page > 1:
         where = _Position.FROM
-        offset = (page - 1) * limit
-        anchor = (
-            _day_anchor_statement(shape)
-            if offset >= DAYS_FROM_OFFSET and _counts_days(shape)
-            else _anchor_statement(shape)
-        )
-        past_the_end = not await find_page_start(source, anchor, params, offset)
+        if keys is None:  # collected keys are sliced instead
+            offset = (page - 1) * limit
+            anchor = (
+                _day_anchor_statement(shape)
+                if offset >= DAYS_FROM_OFFSET and _counts_days(shape)
+                else _anchor_statement(shape)
+            )
+            past_the_end = not await find_page_start(source, anchor, params, offset)
     else:
         where = _Position.FIRST
     rows: list[Record]
     if past_the_end:
         rows = []
-    elif search is SearchMode.WALK:
-        [(walked, _)] = await fetch_records(source, _walk_statement(shape, where, limit), params)
+    elif keys is not None or search is SearchMode.WALK:
+        # The page's ids are known first (a slice of the collected keys, or the walk's own
+        # statement), then read in one statement that is the same for every term.
+        if keys is not None:
+            page_ids = [ticket_id for _, ticket_id in _slice(keys, where, params, page, limit)]
+        else:
+            walk = _walk_statement(shape, where, limit)
+            [(page_ids, _)] = await fetch_records(source, walk, params)
         page_of = _page_statement(_BY_IDS, _Position.FIRST, limit, False)
-        by_ids = {"me": counselor_id, "matched": walked}
-        rows = await fetch_records(source, page_of, by_ids) if walked else []
+        by_ids = {"me": counselor_id, "matched": page_ids}
+        rows = await fetch_records(source, page_of, by_ids) if page_ids else []
     else:
         rows = await fetch_records(source, _page_statement(shape, where, limit, count), params)
 
@@ -971,6 +1046,19 @@ async def ticket_page(
         has_next=has_next,
         next_cursor=next_cursor,
     )
+
+
+def _slice(
+    keys: list[Key], where: _Position, params: dict[str, Any], page: int, limit: int
+) -> list[Key]:
+    """The page's `limit` + 1 keys out of a collected term's, which are in inbox order."""
+    if where is _Position.AFTER:
+        start: Key = (params["after_at"], params["after_id"])
+        return [key for key in keys if key < start][: limit + 1]
+    if where is _Position.FROM:
+        offset = (page - 1) * limit
+        return keys[offset : offset + limit + 1]
+    return keys[: limit + 1]
 
 
 # --- the chat -------------------------------------------------------------------------------------
