@@ -167,7 +167,10 @@ async def test_a_rare_term_is_collected_with_an_exact_total(
     ticket = await make_ticket(session)
     await add_message(session, ticket, "my landlord again")
     mode, _, matched = await repository._search_mode(session, "landlord")
-    assert (mode, matched) == (SearchMode.COLLECT, [(ticket.last_activity_at, ticket.id)])
+    assert mode is SearchMode.COLLECT
+    # Found by a message: its id, but no key (messages give ticket ids only).
+    assert matched is not None
+    assert (matched.ids, matched.keys) == ([ticket.id], None)
     page = await repository.ticket_page(session, counselor.id, InboxFilters(q="landlord"))
     assert ([t.id for t in page.items], page.total, page.total_is_estimate) == (
         [ticket.id],
@@ -233,7 +236,8 @@ async def test_a_collected_term_finds_each_ticket_once_whatever_the_cap_was_befo
     monkeypatch.setattr(repository, "SEARCH_COLLECT_CAP", 1_000)
     mode, _, matched = await repository._search_mode(session, "hostel")
     assert mode is SearchMode.COLLECT
-    assert [ticket_id for _, ticket_id in matched or []] == [t.id for t in reversed(tickets)]
+    assert matched is not None
+    assert matched.ids == sorted(t.id for t in tickets)
     page = await repository.ticket_page(session, counselor.id, InboxFilters(q="hostel"))
     assert [t.id for t in page.items] == [t.id for t in reversed(tickets)]
     assert (page.total, page.total_is_estimate) == (4, False)
@@ -446,3 +450,39 @@ async def test_a_collected_terms_pages_are_slices_of_its_keys(
     )
     assert [t.id for t in second.items] == newest_first[3:6]
     assert second.page == 2
+
+
+async def test_a_term_found_in_messages_pages_the_same_without_keys(
+    session: AsyncSession, counselor: Counselor
+) -> None:
+    # Two tickets by subject (keyed), five by a message only (ids): the pages are read by the
+    # page statement, and come out as a keyed term's would.
+    tickets = [
+        await make_ticket(session, subject="Bursary form" if i < 2 else f"Question {i}")
+        for i in range(7)
+    ]
+    for ticket in tickets[2:]:
+        await add_message(session, ticket, "about the bursary")
+    newest_first = [t.id for t in reversed(tickets)]
+    filters = InboxFilters(q="bursary")
+    _, _, found = await repository._search_mode(session, "bursary")
+    assert found is not None and found.keys is None
+    pages = [
+        await repository.ticket_page(session, counselor.id, filters, page=n, limit=3)
+        for n in (1, 2, 3)
+    ]
+    assert [[t.id for t in p.items] for p in pages] == [
+        newest_first[:3],
+        newest_first[3:6],
+        newest_first[6:],
+    ]
+    assert [(p.total, p.total_is_estimate, p.has_next) for p in pages] == [
+        (7, False, True),
+        (7, False, True),
+        (7, False, False),
+    ]
+    assert pages[0].next_cursor is not None
+    second = await repository.ticket_page(
+        session, counselor.id, filters, cursor=pages[0].next_cursor, limit=3
+    )
+    assert [t.id for t in second.items] == newest_first[3:6]

@@ -459,11 +459,11 @@ class _Search:
         ]
 
     def capped_keys(self, cap: int) -> list[ColumnElement[Any]]:
-        """Each source's matching tickets as inbox keys (last activity, id), one array each,
-        at most `cap` + 1 (enough to tell "more than cap"); then how many message rows matched,
-        also up to `cap` + 1. The subject, name and admission sources read each ticket's row
-        anyway, so their keys cost nothing more, and the page needs no second look at every
-        match to order them. Message matches are looked up as tickets only under the cap."""
+        """Each ticket-side source's matching tickets as inbox keys (last activity, id), then
+        the message source's ticket ids; one array each, at most `cap` + 1 rows (enough to
+        tell "more than cap"). The ticket-side sources read each ticket's row anyway, so their
+        keys cost nothing more; when every match has one, the page needs no second look at
+        every match to order them (a full name's 324 tickets)."""
         key = tuple_(SupportTicket.last_activity_at, SupportTicket.id)
         ticket_sources = self._ticket_sources(key.label("key"))
         # A ticket source's count is the length of its array.
@@ -471,18 +471,12 @@ class _Search:
             func.array(source.limit(literal_int(cap + 1)).scalar_subquery())
             for source in ticket_sources
         ]
+        # Messages give ticket ids only: looking their tickets up for keys cost a rare word
+        # more (planning a join, +0.25 ms) than the page's own ordering of a few ids.
         messages = (
-            select(SupportMessage.ticket_id)
-            .where(self.body_matches())
-            .limit(literal_int(cap + 1))
-            .cte("message_rows")
+            select(SupportMessage.ticket_id).where(self.body_matches()).limit(literal_int(cap + 1))
         )
-        counted = select(func.count()).select_from(messages).scalar_subquery()
-        tickets = select(key).where(
-            SupportTicket.id.in_(select(messages.c.ticket_id)), counted <= literal_int(cap)
-        )
-        columns.append(func.array(tickets.scalar_subquery()))
-        columns.append(counted)
+        columns.append(func.array(messages.scalar_subquery(), type_=ARRAY(BigInteger)))
         return columns
 
     def ticket_matches(self) -> ColumnElement[bool]:
@@ -545,9 +539,17 @@ def _search_statements(search: _Search, cap: int) -> tuple[Select[Any], Select[A
 Key = tuple[datetime, int]  # a ticket's place in the inbox: (last activity, id)
 
 
-async def _search_mode(source: Source, text: str) -> tuple[SearchMode, int, list[Key] | None]:
-    """Collect or walk, the planner's estimate of the matches, and the collected tickets' keys
-    in inbox order (newest activity first).
+@dataclass(frozen=True)
+class _Collected:
+    """A collected term's tickets: their ids, and their keys in inbox order (newest activity
+    first) when every one was found with its key."""
+
+    ids: list[int]
+    keys: list[Key] | None
+
+
+async def _search_mode(source: Source, text: str) -> tuple[SearchMode, int, _Collected | None]:
+    """Collect or walk, the planner's estimate of the matches, and what was collected.
 
     When the planner knows the term is common (it is in the statistics' most-common list) we
     walk at once. Otherwise we collect each source's matches up to SEARCH_COLLECT_CAP — reading
@@ -568,14 +570,18 @@ async def _search_mode(source: Source, text: str) -> tuple[SearchMode, int, list
     remembered = remembered_estimate(largest_key) or 0
     if remembered > SEARCH_COLLECT_CAP:
         return SearchMode.WALK, max(estimate, remembered), None
-    *sources, message_rows, _ = (await fetch_records(source, collected, params))[0]
-    largest = max(message_rows, *(len(keys) for keys in sources))
+    *keyed, message_ids, _ = (await fetch_records(source, collected, params))[0]
+    largest = max(len(found) for found in (*keyed, message_ids))
     if largest > SEARCH_COLLECT_CAP:
         remember_estimate(largest_key, largest)
         await fetch_records(source, _BACK_TO_CUSTOM_PLANS, {})
         return SearchMode.WALK, max(estimate, largest), None
-    matched: set[Key] = set().union(*sources)
-    return SearchMode.COLLECT, estimate, sorted(matched, reverse=True)
+    keys: set[Key] = set().union(*keyed)
+    ids = {ticket_id for _, ticket_id in keys}
+    complete = ids.issuperset(message_ids)
+    ids.update(message_ids)
+    in_order = sorted(keys, reverse=True) if complete else None
+    return SearchMode.COLLECT, estimate, _Collected(sorted(ids), in_order)
 
 
 def _unread_count(ticket: Any, read: Any) -> ColumnElement[int]:
@@ -951,20 +957,21 @@ async def ticket_page(
     params = _params(filters, counselor_id)
     search: SearchMode | None = None
     search_estimate = 0
-    keys: list[Key] | None = None
+    found: _Collected | None = None
+    keys: list[Key] | None = None  # the collected matches in inbox order, to slice pages from
     collected: int | None = None  # how many tickets a collected term matches, when known
     if filters.q:
-        search, search_estimate, keys = await _search_mode(source, filters.q)
-        if keys is not None:
-            params["matched"] = sorted(ticket_id for _, ticket_id in keys)
+        search, search_estimate, found = await _search_mode(source, filters.q)
+        if found is not None:
+            params["matched"] = found.ids
     shape = _Shape.of(filters, search)
-    if keys is not None and not _filtered_columns(shape):
-        # With no other filter the collected tickets are the matches, their keys in inbox
-        # order: the page is a slice of them, and their number is the total. Ordering them in
-        # the database again read each one's row (0.44 ms for a full name's 324).
-        collected = len(keys)
-    else:
-        keys = None
+    if found is not None and not _filtered_columns(shape):
+        # With no other filter the collected ids are the matches: counting them again in the
+        # database read each one's index entry (1.8 ms for a full name's 324). With their keys
+        # known too, the page is a slice of them; ordering them in the database read each
+        # one's row again (0.44 ms for the same 324).
+        collected = len(found.ids)
+        keys = found.keys
     viewer = counselor_id if filters.assigned is Assigned.MINE else ""
     estimate_key = f"tickets:{fingerprint}:{viewer}"
     # A common search term is not counted: the planner's estimate of its matches stands in. Nor
