@@ -42,7 +42,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from itertools import combinations
 from typing import Any
@@ -60,6 +60,7 @@ from sqlalchemy import (
     any_,
     bindparam,
     case,
+    cast,
     exists,
     func,
     literal_column,
@@ -69,6 +70,7 @@ from sqlalchemy import (
     union,
     union_all,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -464,7 +466,10 @@ class _Search:
         tell "more than cap"). The ticket-side sources read each ticket's row anyway, so their
         keys cost nothing more; when every match has one, the page needs no second look at
         every match to order them (a full name's 324 tickets)."""
-        key = tuple_(SupportTicket.last_activity_at, SupportTicket.id)
+        # As two integers, microseconds and id: an array of bigint pairs decodes in C, where
+        # 324 (timestamp, id) rows cost the web process ~0.6 ms to turn into Python objects.
+        at = cast(func.extract("epoch", SupportTicket.last_activity_at) * 1_000_000, BigInteger)
+        key = postgresql.array([at, SupportTicket.id])
         ticket_sources = self._ticket_sources(key.label("key"))
         # A ticket source's count is the length of its array.
         columns: list[ColumnElement[Any]] = [
@@ -536,7 +541,13 @@ def _search_statements(search: _Search, cap: int) -> tuple[Select[Any], Select[A
     return everything, select(*search.capped_keys(cap), _CACHED_PLANS)
 
 
-Key = tuple[datetime, int]  # a ticket's place in the inbox: (last activity, id)
+# A ticket's place in the inbox: its last activity (microseconds since 1970, UTC) and id.
+Key = tuple[int, int]
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _micros(moment: datetime) -> int:
+    return (moment - _EPOCH) // timedelta(microseconds=1)
 
 
 @dataclass(frozen=True)
@@ -576,7 +587,7 @@ async def _search_mode(source: Source, text: str) -> tuple[SearchMode, int, _Col
         remember_estimate(largest_key, largest)
         await fetch_records(source, _BACK_TO_CUSTOM_PLANS, {})
         return SearchMode.WALK, max(estimate, largest), None
-    keys: set[Key] = set().union(*keyed)
+    keys: set[Key] = {(at, ticket_id) for source in keyed for at, ticket_id in source}
     ids = {ticket_id for _, ticket_id in keys}
     complete = ids.issuperset(message_ids)
     ids.update(message_ids)
@@ -1060,7 +1071,7 @@ def _slice(
 ) -> list[Key]:
     """The page's `limit` + 1 keys out of a collected term's, which are in inbox order."""
     if where is _Position.AFTER:
-        start: Key = (params["after_at"], params["after_id"])
+        start: Key = (_micros(params["after_at"]), params["after_id"])
         return [key for key in keys if key < start][: limit + 1]
     if where is _Position.FROM:
         offset = (page - 1) * limit
