@@ -587,7 +587,7 @@ async def _search_mode(source: Source, text: str) -> tuple[SearchMode, int, _Col
         remember_estimate(largest_key, largest)
         await fetch_records(source, _BACK_TO_CUSTOM_PLANS, {})
         return SearchMode.WALK, max(estimate, largest), None
-    keys: set[Key] = {(at, ticket_id) for source in keyed for at, ticket_id in source}
+    keys: set[Key] = {(at, ticket_id) for pairs in keyed for at, ticket_id in pairs}
     ids = {ticket_id for _, ticket_id in keys}
     complete = ids.issuperset(message_ids)
     ids.update(message_ids)
