@@ -15,7 +15,7 @@ from collections.abc import Callable, Coroutine
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 
@@ -58,6 +58,7 @@ from counseldesk.staff.deps import CurrentAdmin, CurrentCounselor, CurrentStaff
 from counseldesk.staff.models import Counselor
 from counseldesk.web.deps import SessionDep, SettingsDep
 from counseldesk.web.openapi import error_response
+from counseldesk.web.query import FromQuery, parameters
 
 NOT_YOURS = "You may change only your own hours and absences; an administrator may change anyone's."
 
@@ -147,9 +148,9 @@ async def _active_between(
 # --- reading: the list, the calendar, free slots ---------------------------------------------
 
 
-@router.get("", responses=READ)
+@router.get("", responses=READ, openapi_extra=parameters(AppointmentsQuery))
 async def list_appointments(
-    query: Annotated[AppointmentsQuery, Query()],
+    query: Annotated[AppointmentsQuery, Depends(FromQuery(AppointmentsQuery))],
     counselor: CurrentStaff,
     session: SessionDep,
     settings: SettingsDep,
@@ -171,9 +172,9 @@ async def list_appointments(
     return AppointmentPage.model_validate(page)
 
 
-@router.get("/calendar", responses=READ)
+@router.get("/calendar", responses=READ, openapi_extra=parameters(CalendarQuery))
 async def calendar(
-    query: Annotated[CalendarQuery, Query()],
+    query: Annotated[CalendarQuery, Depends(FromQuery(CalendarQuery))],
     _counselor: CurrentStaff,
     session: SessionDep,
     settings: SettingsDep,
@@ -202,9 +203,9 @@ async def calendar(
     )
 
 
-@router.get("/slots", responses=READ)
+@router.get("/slots", responses=READ, openapi_extra=parameters(SlotsQuery))
 async def slots(
-    query: Annotated[SlotsQuery, Query()],
+    query: Annotated[SlotsQuery, Depends(FromQuery(SlotsQuery))],
     _counselor: CurrentStaff,
     session: SessionDep,
     settings: SettingsDep,
@@ -226,9 +227,9 @@ async def slots(
     )
 
 
-@router.get("/slots/days", responses=READ)
+@router.get("/slots/days", responses=READ, openapi_extra=parameters(FreeDaysQuery))
 async def slot_days(
-    query: Annotated[FreeDaysQuery, Query()],
+    query: Annotated[FreeDaysQuery, Depends(FromQuery(FreeDaysQuery))],
     _counselor: CurrentStaff,
     session: SessionDep,
     settings: SettingsDep,
@@ -277,9 +278,9 @@ async def set_availability(
 # --- absences -------------------------------------------------------------------------------
 
 
-@router.get("/absences", responses=READ)
+@router.get("/absences", responses=READ, openapi_extra=parameters(AbsencesQuery))
 async def list_absences(
-    query: Annotated[AbsencesQuery, Query()],
+    query: Annotated[AbsencesQuery, Depends(FromQuery(AbsencesQuery))],
     _counselor: CurrentStaff,
     session: SessionDep,
     settings: SettingsDep,
@@ -351,9 +352,9 @@ async def delete_absence(absence_id: int, counselor: CurrentCounselor, session: 
 # --- closed days ----------------------------------------------------------------------------
 
 
-@router.get("/closed-days", responses=READ)
+@router.get("/closed-days", responses=READ, openapi_extra=parameters(ClosedDaysQuery))
 async def list_closed_days(
-    query: Annotated[ClosedDaysQuery, Query()],
+    query: Annotated[ClosedDaysQuery, Depends(FromQuery(ClosedDaysQuery))],
     _counselor: CurrentStaff,
     session: SessionDep,
     settings: SettingsDep,

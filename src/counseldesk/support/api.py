@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, Response
 from pydantic import TypeAdapter
 
@@ -32,6 +32,7 @@ from counseldesk.support.schemas import (
 )
 from counseldesk.web.deps import ReaderDep, SessionDep, SettingsDep
 from counseldesk.web.openapi import error_response
+from counseldesk.web.query import FromQuery, parameters
 
 router = APIRouter(prefix="/api/dashboard/support", tags=["support"], lifespan=media.media_lifespan)
 
@@ -59,9 +60,15 @@ def _json(adapter: TypeAdapter[Any], page: Page[Any]) -> Response:
     return Response(adapter.dump_json(page), media_type="application/json")
 
 
-@router.get("/tickets", responses=READ, response_model=TicketPage)
+InboxQueryDep = Annotated[InboxQuery, Depends(FromQuery(InboxQuery))]
+MessagesQueryDep = Annotated[MessagesQuery, Depends(FromQuery(MessagesQuery))]
+
+
+@router.get(
+    "/tickets", responses=READ, response_model=TicketPage, openapi_extra=parameters(InboxQuery)
+)
 async def list_tickets(
-    query: Annotated[InboxQuery, Query()], counselor: CurrentStaff, reader: ReaderDep
+    query: InboxQueryDep, counselor: CurrentStaff, reader: ReaderDep
 ) -> Response:
     """The inbox: tickets by last activity, newest first, 20 a page (`limit` up to 100).
 
@@ -89,11 +96,14 @@ async def get_ticket(ticket_id: int, counselor: CurrentStaff, session: SessionDe
 
 
 @router.get(
-    "/tickets/{ticket_id}/messages", responses={**READ, **NO_TICKET}, response_model=MessagePage
+    "/tickets/{ticket_id}/messages",
+    responses={**READ, **NO_TICKET},
+    response_model=MessagePage,
+    openapi_extra=parameters(MessagesQuery),
 )
 async def list_messages(
     ticket_id: int,
-    query: Annotated[MessagesQuery, Query()],
+    query: MessagesQueryDep,
     _counselor: CurrentStaff,
     reader: ReaderDep,
 ) -> Response:
