@@ -125,3 +125,19 @@ async def test_the_application_engine_uses_it(database_url: str) -> None:
             assert await conn.scalar(text("SELECT 1")) == 1
     finally:
         await engine.dispose()
+
+
+async def test_the_application_engine_neither_starts_workers_nor_compiles(
+    database_url: str,
+) -> None:
+    # Its statements read a page's worth of rows: parallel workers and JIT compilation cost
+    # more than they do (db/engine.py).
+    engine = create_engine(database_url, make_settings())
+    try:
+        async with engine.connect() as conn:
+            settings = text(
+                "SELECT current_setting('max_parallel_workers_per_gather'), current_setting('jit')"
+            )
+            assert tuple((await conn.execute(settings)).one()) == ("0", "off")
+    finally:
+        await engine.dispose()

@@ -67,10 +67,10 @@ async def test_a_connection_lost_under_a_direct_read_leaves_the_pool(database_ur
 
 # --- readers: a pooled connection for reads only, with planner settings when asked ---------------
 
-_SETTINGS = {"plan_cache_mode": "force_custom_plan", "max_parallel_workers_per_gather": "0"}
+_SETTINGS = {"plan_cache_mode": "force_custom_plan", "enable_seqscan": "off"}
 _SHOW = select(
     func.current_setting("plan_cache_mode"),
-    func.current_setting("max_parallel_workers_per_gather"),
+    func.current_setting("enable_seqscan"),
     func.pg_backend_pid(),
 )
 
@@ -82,18 +82,18 @@ async def test_a_readers_settings_end_with_it_and_its_connection_goes_back_idle(
     try:
         async with db.reader() as reader:
             assert not reader.driver.is_in_transaction()  # a plain read needs none
-            [(mode, workers, pid)] = await reader.fetch(_SHOW, {})
-            assert (mode, workers) == ("auto", "2")
+            [(mode, seqscan, pid)] = await reader.fetch(_SHOW, {})
+            assert (mode, seqscan) == ("auto", "on")
             await set_local(reader, _SETTINGS)
             assert reader.driver.is_in_transaction()
-            [(mode, workers, _)] = await reader.fetch(_SHOW, {})
-            assert (mode, workers) == ("force_custom_plan", "0")
+            [(mode, seqscan, _)] = await reader.fetch(_SHOW, {})
+            assert (mode, seqscan) == ("force_custom_plan", "off")
         # The pool's one connection, as the next request gets it: the same backend, out of the
         # reader's transaction, its settings gone.
         async with db.reader() as reader:
             assert not reader.driver.is_in_transaction()
-            [(mode, workers, same)] = await reader.fetch(_SHOW, {})
-        assert (mode, workers, same) == ("auto", "2", pid)
+            [(mode, seqscan, same)] = await reader.fetch(_SHOW, {})
+        assert (mode, seqscan, same) == ("auto", "on", pid)
         async with db.sessionmaker() as session:
             [(mode, _, same)] = await fetch_records(session, _SHOW, {})
         assert (mode, same) == ("auto", pid)
@@ -143,8 +143,8 @@ async def test_inside_a_transaction_a_reader_keeps_its_settings_to_a_savepoint(
         [(mode, _, _)] = await reader.fetch(_SHOW, {})
         assert mode == "force_custom_plan"
     # The settings ended with the reader, and the test's transaction is still the one open.
-    [(mode, workers, _)] = await fetch_records(session, _SHOW, {})
-    assert (mode, workers) == ("auto", "2")
+    [(mode, seqscan, _)] = await fetch_records(session, _SHOW, {})
+    assert (mode, seqscan) == ("auto", "on")
 
 
 async def test_a_reader_takes_only_plain_settings(db: Database) -> None:

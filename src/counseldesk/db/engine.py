@@ -39,7 +39,18 @@ def create_engine(url: str, settings: Settings) -> AsyncEngine:
         pool_recycle=settings.db_connection_max_age,
         connect_args={
             "timeout": settings.db_connect_timeout,
-            "server_settings": {"application_name": "counseldesk", "timezone": "UTC"},
+            "server_settings": {
+                "application_name": "counseldesk",
+                "timezone": "UTC",
+                # Every statement of the app is built to read a page's worth of rows, in well
+                # under a millisecond. Where the planner's guesses are large (a search term's
+                # kept plan, support/repository.py) it would start parallel workers (~40 ms on
+                # a small machine) and compile the statement to machine code: 17 ms on every
+                # execution of the search collection's kept plan, whose cost estimate passed
+                # jit_above_cost (docs/benchmarks.md, session 10).
+                "max_parallel_workers_per_gather": "0",
+                "jit": "off",
+            },
         },
     )
 

@@ -320,7 +320,7 @@ class _Shape:
             conditions.append(SupportTicket.assigned_counselor_id.is_(None))
         if self.search is SearchMode.COLLECT:
             # The ids _search_mode collected, bound as one array: this statement does not depend
-            # on the term, so PostgreSQL keeps one plan for it (see _CACHED_PLANS).
+            # on the term, so PostgreSQL keeps one plan for it (see _COLLECT_SETTINGS).
             conditions.append(SupportTicket.id == any_(_MATCHED))
         elif self.search is SearchMode.WALK:
             conditions.append(_Search(self.admission).ticket_matches())
@@ -508,22 +508,27 @@ class _Search:
         return or_(*tests)
 
 
-# For this transaction only. Parallel workers: the planner's guesses for search terms are
-# large enough to start them, and starting them costs ~40 ms on this hardware, more than the
-# query. Custom plans: how a term is best found depends on the term, so a prepared statement's
-# one-size generic plan (chosen after five executions) must not be used.
-_CUSTOM_PLANS = func.set_config("plan_cache_mode", "force_custom_plan", True)
-_SEARCH_SETTINGS = {
-    "max_parallel_workers_per_gather": "0",
-    "plan_cache_mode": "force_custom_plan",
-}
+# How a search's statements are planned, for the rest of the request (SET LOCAL).
+#
+# Collected: the collection, and the page that reads its ids, with kept ("generic") plans. The
+# collection's plan does not depend on the term: a bitmap scan of each source's index, cut at
+# the cap. Planning it for each term cost 0.34 ms (a rare word) to 0.68 ms (an admission number)
+# on the benchmark data, more than running it; its generic plan is those same index scans
+# (docs/benchmarks.md, session 10). The page statement must not be planned per term either:
+# with its joins that cost 1-4 ms, and "auto" planned it anew for a term of one or two matches,
+# whose plan looked so much cheaper than the kept one (0.7 ms for an admission number's one
+# ticket, against a 0.05 ms run).
+#
+# Walked: the walk's statement is planned for the term, since how each source is best tested
+# (a hash of its matches or a probe per ticket) depends on how common the term is; as it runs
+# it switches back to kept plans for the page (_CACHED_PLANS).
+#
+# Parallel workers are off for every connection of the app (db/engine.py): the planner's
+# guesses for a search are large enough to start them, at ~40 ms, more than the query.
+_COLLECT_SETTINGS = {"plan_cache_mode": "force_generic_plan"}
+_WALK_SETTINGS = {"plan_cache_mode": "force_custom_plan"}
 # A walk after all (the collection went past its cap): planned for the term again.
-_BACK_TO_CUSTOM_PLANS = select(_CUSTOM_PLANS)
-# Back to kept plans once the term's ids are collected: the page statement that reads them does
-# not depend on the term, and planning it anew (1-4 ms with its joins) cost more than running it.
-# Forced, not "auto": for a term of one or two matches a plan made for those ids looks so much
-# cheaper than the kept one that "auto" went on planning the page for each search (0.7 ms for
-# an admission number's one ticket on the benchmark data, against a 0.05 ms run).
+_BACK_TO_CUSTOM_PLANS = select(func.set_config("plan_cache_mode", "force_custom_plan", True))
 _CACHED_PLANS = func.set_config("plan_cache_mode", "force_generic_plan", True)
 
 
@@ -531,14 +536,9 @@ _CACHED_PLANS = func.set_config("plan_cache_mode", "force_generic_plan", True)
 def _search_statements(search: _Search, cap: int) -> tuple[Select[Any], Select[Any]]:
     """The term's estimated matches (for EXPLAIN), and each source's matches, at most `cap` + 1
     of each (`_Search.capped_keys`, in one row). The cap is part of the cache key: a statement
-    built for another cap would cut the collected ids short unnoticed.
-
-    The collection also switches back to kept plans (`_CACHED_PLANS`) as it runs, after it was
-    itself planned for the term: the page that follows reads the ids with a kept plan, one
-    round trip fewer. A term that turns out to need the walk switches to custom plans again.
-    """
+    built for another cap would cut the collected ids short unnoticed."""
     everything = union(*search.sources()).subquery("matched").select()
-    return everything, select(*search.capped_keys(cap), _CACHED_PLANS)
+    return everything, select(*search.capped_keys(cap))
 
 
 # A ticket's place in the inbox: its last activity (microseconds since 1970, UTC) and id.
@@ -569,19 +569,19 @@ async def _search_mode(source: Source, text: str) -> tuple[SearchMode, int, _Col
     """
     estimate_statement, collected = _search_statements(_Search.of(text), SEARCH_COLLECT_CAP)
     params = _Search.params(text)
-    await set_local(source, _SEARCH_SETTINGS)
+    # EXPLAIN plans for the term's own values whatever plan_cache_mode says.
     estimate = await estimated_rows(source, "search:" + text, estimate_statement, params)
-    if estimate > SEARCH_WALK_ABOVE:
-        return SearchMode.WALK, estimate, None
     # A term whose collection went past the cap within the last minute is walked at once:
     # collecting it again (up to the cap from every source) would only be cut short again.
     # The total shown for a walked term is an estimate; it is at least what the capped
     # collection found in one source.
     largest_key = "search-largest-source:" + text
     remembered = remembered_estimate(largest_key) or 0
-    if remembered > SEARCH_COLLECT_CAP:
+    if estimate > SEARCH_WALK_ABOVE or remembered > SEARCH_COLLECT_CAP:
+        await set_local(source, _WALK_SETTINGS)
         return SearchMode.WALK, max(estimate, remembered), None
-    *keyed, message_ids, _ = (await fetch_records(source, collected, params))[0]
+    await set_local(source, _COLLECT_SETTINGS)
+    *keyed, message_ids = (await fetch_records(source, collected, params))[0]
     largest = max(len(found) for found in (*keyed, message_ids))
     if largest > SEARCH_COLLECT_CAP:
         remember_estimate(largest_key, largest)
