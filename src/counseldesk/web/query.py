@@ -1,9 +1,9 @@
 """Query-string models: validated straight from the request, described as parameters.
 
 FastAPI reads a model declared as `Annotated[Model, Query()]` field by field, inspecting each
-field's annotation again on every request: 139 µs for the inbox's eight fields, against 6 µs
-for the same model validated from the query string's values (docs/benchmarks.md, session 10)
-— a tenth of the web process's CPU on an inbox page. `FromQuery(Model)` validates the model
+field's annotation again on every request: 92-104 µs for the inbox's eight fields, against
+10-13 µs for the same model validated from the query string's values, request included
+(`bench/query_parsing.py`; docs/benchmarks.md, session 10). `FromQuery(Model)` validates the model
 in one call, with the same answer for bad input (422, each error located at
 `["query", <parameter>]`). Because FastAPI no longer sees the fields, `parameters(Model)`
 describes them to the OpenAPI schema (the route's `openapi_extra`).
