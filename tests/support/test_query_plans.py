@@ -9,6 +9,7 @@ EXPLAINed with their parameters.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from counseldesk.db import paging
+from counseldesk.db.records import render
 from counseldesk.staff.models import Counselor
 from counseldesk.support import repository
 from counseldesk.support.models import TicketPriority, TicketStatus
@@ -364,3 +366,52 @@ async def test_a_full_name_is_looked_up_by_its_word_pair_and_paged_from_its_keys
     assert "ix_support_tickets_name_pairs" in collected.indexes, collected.indexes
     assert "ix_support_tickets_student_name_fts" not in collected.indexes, collected.indexes
     assert "pk_support_tickets" in page.indexes, page.indexes
+
+
+def _literal(value: Any) -> str:
+    """A test's own value (a number, text, or a list of text) written as SQL."""
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, list):
+        return "ARRAY[" + ", ".join(_literal(item) for item in value) + "]::text[]"
+    assert isinstance(value, str), value
+    return "'" + value.replace("'", "''") + "'"
+
+
+@pytest.mark.parametrize("term", ["zygomorphic", "Faith Achieng", "LW/10"])
+async def test_the_collections_kept_plan_reads_every_source_by_its_index(
+    session: AsyncSession, office: Office, term: str
+) -> None:
+    # The collection runs with its kept ("generic") plan, made without the term's values
+    # (support/repository.py, _COLLECT_SETTINGS). That plan must still look each source up
+    # in its index: a table scan there would read every message for a term that matches none.
+    search = repository._Search.of(term)
+    _, collection = repository._search_statements(search, repository.SEARCH_COLLECT_CAP)
+    connection = await session.connection()
+    sql, arguments = render(collection, connection.dialect, repository._Search.params(term))
+    raw = await connection.get_raw_connection()
+    driver = raw.driver_connection
+    assert driver is not None
+    await driver.execute("PREPARE kept_collection AS " + sql)
+    try:
+        await driver.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+        # EXPLAIN EXECUTE takes no parameters: the values go in as literals.
+        values = ", ".join(_literal(argument) for argument in arguments)
+        explained = await driver.fetchval(
+            f"EXPLAIN (FORMAT JSON) EXECUTE kept_collection({values})"
+        )
+    finally:
+        await driver.execute("DEALLOCATE kept_collection")
+    # JSON arrives decoded where SQLAlchemy installed its codec on the connection.
+    tree = (json.loads(explained) if isinstance(explained, str) else explained)[0]["Plan"]
+    plan = Plan(sql, tree)
+    assert not plan.scans_of("support_messages") - {"Bitmap Heap Scan"}, plan.tree
+    assert "Seq Scan" not in plan.scans_of("support_tickets"), plan.tree
+    assert "ix_support_messages_body_vector" in plan.indexes, plan.indexes
+    expected = {"ix_support_tickets_subject_fts"}
+    expected.add(
+        "ix_support_tickets_name_pairs" if search.pairs else "ix_support_tickets_student_name_fts"
+    )
+    if search.admission:
+        expected.add("ix_students_admission_no_prefix")
+    assert expected <= plan.indexes, plan.indexes
