@@ -6,13 +6,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import httpx
-from fastapi import Depends, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 
 from counseldesk.runtime import Runtime
 from counseldesk.web.app import create_app
-from counseldesk.web.query import FromQuery, parameters
+from counseldesk.web.query import FromQuery, QueryModelRoute, parameters
 
 
 class _Listing(BaseModel):
@@ -22,19 +22,23 @@ class _Listing(BaseModel):
 
 
 def _listing_app() -> FastAPI:
-    app = FastAPI()
+    router = APIRouter(route_class=QueryModelRoute)
 
-    @app.get("/items", openapi_extra=parameters(_Listing))
-    async def items(query: Annotated[_Listing, Depends(FromQuery(_Listing))]) -> dict[str, Any]:
+    @router.get("/items/{kind}")
+    async def items(
+        kind: str, query: Annotated[_Listing, Depends(FromQuery(_Listing))]
+    ) -> dict[str, Any]:
         return query.model_dump(by_alias=True)
 
+    app = FastAPI()
+    app.include_router(router)
     return app
 
 
 async def _get(app: FastAPI, query: str) -> httpx.Response:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-        return await client.get(f"/items{query}")
+        return await client.get(f"/items/books{query}")
 
 
 async def test_values_are_read_by_their_alias_with_defaults_for_the_rest() -> None:
@@ -62,9 +66,12 @@ async def test_every_invalid_parameter_is_reported_where_it_is() -> None:
 
 async def test_the_parameters_are_described_by_name_schema_and_description() -> None:
     schema = _listing_app().openapi()
-    described = {p["name"]: p for p in schema["paths"]["/items"]["get"]["parameters"]}
-    assert set(described) == {"page", "limit", "from"}
-    assert all(p["in"] == "query" and p["required"] is False for p in described.values())
+    described = {p["name"]: p for p in schema["paths"]["/items/{kind}"]["get"]["parameters"]}
+    # FastAPI's own (the path's) and the query model's, described by the route class.
+    assert set(described) == {"kind", "page", "limit", "from"}
+    assert described["kind"]["in"] == "path"
+    query = [p for name, p in described.items() if name != "kind"]
+    assert all(p["in"] == "query" and p["required"] is False for p in query)
     assert described["page"]["description"] == "1 for the first page."
     assert described["page"]["schema"]["minimum"] == 1
     assert described["limit"]["schema"]["maximum"] == 100
@@ -73,7 +80,7 @@ async def test_the_parameters_are_described_by_name_schema_and_description() -> 
 def test_enums_are_written_out_in_the_parameter_schema() -> None:
     from counseldesk.support.schemas import InboxQuery
 
-    [status] = [p for p in parameters(InboxQuery)["parameters"] if p["name"] == "status"]
+    [status] = [p for p in parameters(InboxQuery) if p["name"] == "status"]
     choices = [option.get("enum") for option in status["schema"]["anyOf"]]
     assert ["open", "in_progress", "replied", "resolved", "closed"] in choices
     assert "$ref" not in str(parameters(InboxQuery))

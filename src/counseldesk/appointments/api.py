@@ -17,7 +17,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
-from fastapi.routing import APIRoute
 
 from counseldesk.appointments import repository, schedule, service
 from counseldesk.appointments.availability import day_bounds
@@ -58,12 +57,12 @@ from counseldesk.staff.deps import CurrentAdmin, CurrentCounselor, CurrentStaff
 from counseldesk.staff.models import Counselor
 from counseldesk.web.deps import SessionDep, SettingsDep
 from counseldesk.web.openapi import error_response
-from counseldesk.web.query import FromQuery, parameters
+from counseldesk.web.query import FromQuery, QueryModelRoute
 
 NOT_YOURS = "You may change only your own hours and absences; an administrator may change anyone's."
 
 
-class _SlotTakenRoute(APIRoute):
+class _SlotTakenRoute(QueryModelRoute):
     """Answers SlotTaken with 409 and the nearest free slots (`alternatives`), which the app's
     generic error handler (`{"detail"}` only) cannot carry. The exception has already passed
     the request's unit of work, so nothing the attempt did is committed."""
@@ -148,7 +147,7 @@ async def _active_between(
 # --- reading: the list, the calendar, free slots ---------------------------------------------
 
 
-@router.get("", responses=READ, openapi_extra=parameters(AppointmentsQuery))
+@router.get("", responses=READ)
 async def list_appointments(
     query: Annotated[AppointmentsQuery, Depends(FromQuery(AppointmentsQuery))],
     counselor: CurrentStaff,
@@ -172,7 +171,7 @@ async def list_appointments(
     return AppointmentPage.model_validate(page)
 
 
-@router.get("/calendar", responses=READ, openapi_extra=parameters(CalendarQuery))
+@router.get("/calendar", responses=READ)
 async def calendar(
     query: Annotated[CalendarQuery, Depends(FromQuery(CalendarQuery))],
     _counselor: CurrentStaff,
@@ -203,7 +202,7 @@ async def calendar(
     )
 
 
-@router.get("/slots", responses=READ, openapi_extra=parameters(SlotsQuery))
+@router.get("/slots", responses=READ)
 async def slots(
     query: Annotated[SlotsQuery, Depends(FromQuery(SlotsQuery))],
     _counselor: CurrentStaff,
@@ -227,7 +226,7 @@ async def slots(
     )
 
 
-@router.get("/slots/days", responses=READ, openapi_extra=parameters(FreeDaysQuery))
+@router.get("/slots/days", responses=READ)
 async def slot_days(
     query: Annotated[FreeDaysQuery, Depends(FromQuery(FreeDaysQuery))],
     _counselor: CurrentStaff,
@@ -278,7 +277,7 @@ async def set_availability(
 # --- absences -------------------------------------------------------------------------------
 
 
-@router.get("/absences", responses=READ, openapi_extra=parameters(AbsencesQuery))
+@router.get("/absences", responses=READ)
 async def list_absences(
     query: Annotated[AbsencesQuery, Depends(FromQuery(AbsencesQuery))],
     _counselor: CurrentStaff,
@@ -352,7 +351,7 @@ async def delete_absence(absence_id: int, counselor: CurrentCounselor, session: 
 # --- closed days ----------------------------------------------------------------------------
 
 
-@router.get("/closed-days", responses=READ, openapi_extra=parameters(ClosedDaysQuery))
+@router.get("/closed-days", responses=READ)
 async def list_closed_days(
     query: Annotated[ClosedDaysQuery, Depends(FromQuery(ClosedDaysQuery))],
     _counselor: CurrentStaff,

@@ -32,9 +32,14 @@ from counseldesk.support.schemas import (
 )
 from counseldesk.web.deps import ReaderDep, SessionDep, SettingsDep
 from counseldesk.web.openapi import error_response
-from counseldesk.web.query import FromQuery, parameters
+from counseldesk.web.query import FromQuery, QueryModelRoute
 
-router = APIRouter(prefix="/api/dashboard/support", tags=["support"], lifespan=media.media_lifespan)
+router = APIRouter(
+    prefix="/api/dashboard/support",
+    tags=["support"],
+    lifespan=media.media_lifespan,
+    route_class=QueryModelRoute,
+)
 
 
 INVALID = error_response(
@@ -64,9 +69,7 @@ InboxQueryDep = Annotated[InboxQuery, Depends(FromQuery(InboxQuery))]
 MessagesQueryDep = Annotated[MessagesQuery, Depends(FromQuery(MessagesQuery))]
 
 
-@router.get(
-    "/tickets", responses=READ, response_model=TicketPage, openapi_extra=parameters(InboxQuery)
-)
+@router.get("/tickets", responses=READ, response_model=TicketPage)
 async def list_tickets(
     query: InboxQueryDep, counselor: CurrentStaff, reader: ReaderDep
 ) -> Response:
@@ -99,7 +102,6 @@ async def get_ticket(ticket_id: int, counselor: CurrentStaff, session: SessionDe
     "/tickets/{ticket_id}/messages",
     responses={**READ, **NO_TICKET},
     response_model=MessagePage,
-    openapi_extra=parameters(MessagesQuery),
 )
 async def list_messages(
     ticket_id: int,

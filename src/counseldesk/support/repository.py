@@ -525,11 +525,13 @@ class _Search:
 #
 # Parallel workers are off for every connection of the app (db/engine.py): the planner's
 # guesses for a search are large enough to start them, at ~40 ms, more than the query.
-_COLLECT_SETTINGS = {"plan_cache_mode": "force_generic_plan"}
-_WALK_SETTINGS = {"plan_cache_mode": "force_custom_plan"}
+_KEPT_PLANS = "force_generic_plan"
+_PLANS_FOR_THE_TERM = "force_custom_plan"
+_COLLECT_SETTINGS = {"plan_cache_mode": _KEPT_PLANS}
+_WALK_SETTINGS = {"plan_cache_mode": _PLANS_FOR_THE_TERM}
 # A walk after all (the collection went past its cap): planned for the term again.
-_BACK_TO_CUSTOM_PLANS = select(func.set_config("plan_cache_mode", "force_custom_plan", True))
-_CACHED_PLANS = func.set_config("plan_cache_mode", "force_generic_plan", True)
+_BACK_TO_CUSTOM_PLANS = select(func.set_config("plan_cache_mode", _PLANS_FOR_THE_TERM, True))
+_CACHED_PLANS = func.set_config("plan_cache_mode", _KEPT_PLANS, True)
 
 
 @lru_cache(maxsize=8)

@@ -5,8 +5,8 @@ field's annotation again on every request: 92-104 µs for the inbox's eight fiel
 10-13 µs for the same model validated from the query string's values, request included
 (`bench/query_parsing.py`; docs/benchmarks.md, session 10). `FromQuery(Model)` validates the model
 in one call, with the same answer for bad input (422, each error located at
-`["query", <parameter>]`). Because FastAPI no longer sees the fields, `parameters(Model)`
-describes them to the OpenAPI schema (the route's `openapi_extra`).
+`["query", <parameter>]`). Because FastAPI no longer sees the fields, the routers' route
+class, `QueryModelRoute`, describes them to the OpenAPI schema.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any, Generic, TypeVar
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
 
 Model = TypeVar("Model", bound=BaseModel)
@@ -25,7 +26,7 @@ class FromQuery(Generic[Model]):
     counts with its last value, as with FastAPI's own reading; unknown ones are ignored."""
 
     def __init__(self, model: type[Model]) -> None:
-        self.model = model  # also how tests find the routes that must describe its parameters
+        self.model = model  # how QueryModelRoute finds the parameters to describe
 
     async def __call__(self, request: Request) -> Model:  # async: no thread hop (web/deps.py)
         try:
@@ -39,9 +40,27 @@ class FromQuery(Generic[Model]):
             ) from None
 
 
-def parameters(model: type[BaseModel]) -> dict[str, Any]:
-    """`openapi_extra` for a route that reads `model` with `FromQuery`: one query parameter per
-    field, by the name a client sends (its alias), with its schema, default and description."""
+class QueryModelRoute(APIRoute):
+    """A route that describes the query models its dependencies read with `FromQuery`, as
+    FastAPI would have described them itself (the operation's `parameters`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        described = [
+            parameter
+            for dependency in self.dependant.dependencies
+            if isinstance(dependency.call, FromQuery)
+            for parameter in parameters(dependency.call.model)
+        ]
+        if described:
+            extra = dict(self.openapi_extra or {})
+            extra["parameters"] = [*extra.get("parameters", []), *described]
+            self.openapi_extra = extra
+
+
+def parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
+    """One query parameter per field of `model`, by the name a client sends (its alias), with
+    its schema, default and description."""
     schema = model.model_json_schema(by_alias=True)
     definitions = schema.get("$defs", {})
     required = set(schema.get("required", ()))
@@ -57,7 +76,7 @@ def parameters(model: type[BaseModel]) -> dict[str, Any]:
         if "description" in field:
             parameter["description"] = field["description"]
         described.append(parameter)
-    return {"parameters": described}
+    return described
 
 
 def _inlined(schema: Any, definitions: dict[str, Any]) -> Any:
