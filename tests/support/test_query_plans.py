@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -21,7 +22,7 @@ from counseldesk.db import paging
 from counseldesk.db.records import render
 from counseldesk.staff.models import Counselor
 from counseldesk.support import repository
-from counseldesk.support.models import TicketPriority, TicketStatus
+from counseldesk.support.models import NAME_WORD_PLACES, TicketPriority, TicketStatus
 from counseldesk.support.repository import Assigned, InboxFilters
 from tests import query_plans
 from tests.factories import make_counselor
@@ -369,13 +370,36 @@ async def test_a_full_name_is_looked_up_by_its_word_pair_and_paged_from_its_keys
 
 
 def _literal(value: Any) -> str:
-    """A test's own value (a number, text, or a list of text) written as SQL."""
+    """A test's own value (a number, a moment, text, or a list of them) written as SQL."""
     if isinstance(value, int):
         return str(value)
+    if isinstance(value, datetime):
+        return f"'{value.isoformat()}'"
     if isinstance(value, list):
-        return "ARRAY[" + ", ".join(_literal(item) for item in value) + "]::text[]"
+        return "ARRAY[" + ", ".join(_literal(item) for item in value) + "]" if value else "'{}'"
     assert isinstance(value, str), value
     return "'" + value.replace("'", "''") + "'"
+
+
+async def _kept_plan(session: AsyncSession, statement: Any, params: dict[str, Any]) -> Plan:
+    """The plan PostgreSQL keeps for `statement` (its "generic" plan, made without the values),
+    as the repository runs it under plan_cache_mode = force_generic_plan."""
+    connection = await session.connection()
+    sql, arguments = render(statement, connection.dialect, params)
+    raw = await connection.get_raw_connection()
+    driver = raw.driver_connection
+    assert driver is not None
+    await driver.execute("PREPARE kept AS " + sql)
+    try:
+        await driver.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+        # EXPLAIN EXECUTE takes no parameters: the values go in as literals.
+        values = ", ".join(_literal(argument) for argument in arguments)
+        explained = await driver.fetchval(f"EXPLAIN (FORMAT JSON) EXECUTE kept({values})")
+    finally:
+        await driver.execute("DEALLOCATE kept")
+    # JSON arrives decoded where SQLAlchemy installed its codec on the connection.
+    tree = (json.loads(explained) if isinstance(explained, str) else explained)[0]["Plan"]
+    return Plan(sql, tree)
 
 
 @pytest.mark.parametrize("term", ["zygomorphic", "Faith Achieng", "LW/10"])
@@ -386,32 +410,54 @@ async def test_the_collections_kept_plan_reads_every_source_by_its_index(
     # (support/repository.py, _COLLECT_SETTINGS). That plan must still look each source up
     # in its index: a table scan there would read every message for a term that matches none.
     search = repository._Search.of(term)
-    _, collection = repository._search_statements(search, repository.SEARCH_COLLECT_CAP)
-    connection = await session.connection()
-    sql, arguments = render(collection, connection.dialect, repository._Search.params(term))
-    raw = await connection.get_raw_connection()
-    driver = raw.driver_connection
-    assert driver is not None
-    await driver.execute("PREPARE kept_collection AS " + sql)
-    try:
-        await driver.execute("SET LOCAL plan_cache_mode = force_generic_plan")
-        # EXPLAIN EXECUTE takes no parameters: the values go in as literals.
-        values = ", ".join(_literal(argument) for argument in arguments)
-        explained = await driver.fetchval(
-            f"EXPLAIN (FORMAT JSON) EXECUTE kept_collection({values})"
-        )
-    finally:
-        await driver.execute("DEALLOCATE kept_collection")
-    # JSON arrives decoded where SQLAlchemy installed its codec on the connection.
-    tree = (json.loads(explained) if isinstance(explained, str) else explained)[0]["Plan"]
-    plan = Plan(sql, tree)
-    assert not plan.scans_of("support_messages") - {"Bitmap Heap Scan"}, plan.tree
-    assert "Seq Scan" not in plan.scans_of("support_tickets"), plan.tree
-    assert "ix_support_messages_body_vector" in plan.indexes, plan.indexes
-    expected = {"ix_support_tickets_subject_fts"}
-    expected.add(
-        "ix_support_tickets_name_pairs" if search.pairs else "ix_support_tickets_student_name_fts"
+    statements = repository._search_statements(search, repository.SEARCH_COLLECT_CAP)
+    params = repository._Search.params(term)
+    for collection, names in ((statements.collect, True), (statements.collect_others, False)):
+        if collection is None:
+            continue
+        plan = await _kept_plan(session, collection, params)
+        assert not plan.scans_of("support_messages") - {"Bitmap Heap Scan"}, plan.tree
+        assert "Seq Scan" not in plan.scans_of("support_tickets"), plan.tree
+        assert "ix_support_messages_body_vector" in plan.indexes, plan.indexes
+        expected = {"ix_support_tickets_subject_fts"}
+        if names:
+            expected.add(
+                "ix_support_tickets_name_pairs"
+                if search.pairs
+                else "ix_support_tickets_student_name_fts"
+            )
+        if search.admission:
+            expected.add("ix_students_admission_no_prefix")
+        assert expected <= plan.indexes, plan.indexes
+
+
+@pytest.mark.parametrize(
+    ("filters", "after"),
+    [({}, False), ({}, True), ({"status": TicketStatus.CLOSED}, False)],
+)
+async def test_a_common_name_words_kept_plan_reads_the_name_word_indexes_in_order(
+    session: AsyncSession, office: Office, filters: dict[str, Any], after: bool
+) -> None:
+    # A first name on every eighth ticket: listed by word, not collected (SearchMode.NAME_WORD).
+    # The kept plan reads each name-word index from the newest activity on, and stops.
+    shape = repository._Shape.of(
+        InboxFilters(q="Faith", **filters), repository.SearchMode.NAME_WORD
     )
-    if search.admission:
-        expected.add("ix_students_admission_no_prefix")
-    assert expected <= plan.indexes, plan.indexes
+    statement = repository._name_word_statement(shape, after, 20)
+    params: dict[str, Any] = {"q": "Faith", "offset": 0, "matched": [1, 2, 3], **filters}
+    if after:
+        params.update(after_at=datetime.now(UTC), after_id=10**12)
+    plan = await _kept_plan(session, statement, params)
+    assert "Seq Scan" not in plan.scans_of("support_tickets"), plan.tree
+    places = range(1, NAME_WORD_PLACES + 1)
+    assert {f"ix_support_tickets_name_word_{place}" for place in places} <= plan.indexes
+    assert "ix_support_tickets_long_name_activity" in plan.indexes, plan.indexes
+    # Each list is read in index order and cut at the page's reach (a Limit right above its
+    # scan): no list is read whole, as collecting a common name's tickets would.
+    listed = [
+        (parent["Node Type"], child["Node Type"])
+        for parent in plan.nodes()
+        for child in parent.get("Plans", [])
+        if "name_word" in child.get("Index Name", "") or "long_name" in child.get("Index Name", "")
+    ]
+    assert listed == [("Limit", "Index Scan")] * (NAME_WORD_PLACES + 1), listed

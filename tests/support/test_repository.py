@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import text
@@ -299,6 +299,156 @@ async def test_a_term_the_planner_knows_is_common_is_walked_without_counting(
     monkeypatch.setattr(repository, "SEARCH_WALK_ABOVE", -1)
     mode, _, matched = await repository._search_mode(session, "anything")
     assert (mode, matched) == (SearchMode.WALK, None)
+
+
+async def _name_word_office(session: AsyncSession) -> dict[str, int]:
+    """Tickets whose students are called Moses in every place a word can hold among a name's
+    distinct words (the name-word indexes, migration 0011), past them (a long name), or not at
+    all; and tickets that match "moses" by subject or message instead."""
+    names = {
+        "first": "Moses Wanjiru",  # 'moses' first of the name's words ('moses', 'wanjiru')
+        "second": "Amina Moses",  # second ('amina', 'moses')
+        "third": "Brian Kevin Moses",  # third
+        "fourth": "Brian Kevin Lucy Moses",  # fourth
+        "long": "Abel Brian Carol Dan Eve Moses",  # sixth: past the indexed places
+        "long_early": "Moses Abel Brian Carol Dan Eve",  # first, and in the long list too
+        "other": "Lucy Otieno",
+        "long_other": "Abel Brian Carol Dan Eve Fred",
+    }
+    tickets: dict[str, int] = {}
+    minute = 0
+    for round_ in range(3):
+        for key, name in names.items():
+            minute += 1
+            student = await make_student(session, full_name=name)
+            ticket = await make_ticket(session, student=student, last_activity_at=_at(minute))
+            tickets[f"{key}{round_}"] = ticket.id
+        if round_ < 2:  # with "both" below, as many as the tests' cap: still collected
+            minute += 1
+            by_subject = await make_ticket(
+                session, subject="About Moses", last_activity_at=_at(minute)
+            )
+            tickets[f"subject{round_}"] = by_subject.id
+        minute += 1
+        by_message = await make_ticket(session, last_activity_at=_at(minute))
+        await add_message(session, by_message, "my roommate moses is unwell")
+        tickets[f"message{round_}"] = by_message.id
+    # Named Moses and writing about him: one ticket, listed once.
+    minute += 1
+    both = await make_ticket(
+        session,
+        student=await make_student(session, full_name="Moses Kariuki"),
+        subject="Moses again",
+        last_activity_at=_at(minute),
+    )
+    tickets["both"] = both.id
+    return tickets
+
+
+def _at(minute: int) -> datetime:
+    return AT.replace(hour=0) + timedelta(minutes=minute)
+
+
+async def _every_page(
+    session: AsyncSession, counselor: Counselor, filters: InboxFilters, limit: int
+) -> tuple[list[list[int]], list[list[int]], int, bool]:
+    """The search's pages followed by cursor and asked for by number, its total and whether
+    that is an estimate."""
+    by_cursor: list[list[int]] = []
+    cursor = None
+    while True:
+        page = await repository.ticket_page(
+            session, counselor.id, filters, limit=limit, cursor=cursor
+        )
+        by_cursor.append([t.id for t in page.items])
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    by_number = [
+        [
+            t.id
+            for t in (
+                await repository.ticket_page(session, counselor.id, filters, page=n, limit=limit)
+            ).items
+        ]
+        for n in range(1, len(by_cursor) + 2)  # and one past the end
+    ]
+    first = await repository.ticket_page(session, counselor.id, filters, limit=limit)
+    return by_cursor, by_number, first.total, first.total_is_estimate
+
+
+@pytest.mark.parametrize("status", [None, TicketStatus.OPEN, TicketStatus.CLOSED])
+async def test_one_word_too_common_in_names_lists_the_names_by_word(
+    session: AsyncSession,
+    counselor: Counselor,
+    monkeypatch: pytest.MonkeyPatch,
+    status: TicketStatus | None,
+) -> None:
+    tickets = await _name_word_office(session)
+    closed = [tickets["first1"], tickets["long0"], tickets["message2"], tickets["both"]]
+    await session.execute(
+        text("UPDATE support_tickets SET status = 'closed' WHERE id = ANY(:ids)"),
+        {"ids": closed},
+    )
+    filters = InboxFilters(q="Moses", status=status)
+    # Walked: every ticket tested in inbox order. The reference for what the lists must give.
+    monkeypatch.setattr(repository, "SEARCH_WALK_ABOVE", -1)
+    walked = await _every_page(session, counselor, filters, limit=4)
+    monkeypatch.setattr(repository, "SEARCH_WALK_ABOVE", 10**12)
+    monkeypatch.setattr(repository, "SEARCH_COLLECT_CAP", 3)  # more names than this
+    mode, _, matched = await repository._search_mode(session, "Moses")
+    assert mode is SearchMode.NAME_WORD
+    assert matched is not None
+    others = {t for key, t in tickets.items() if key.startswith(("subject", "message", "both"))}
+    assert set(matched.ids) == others
+    listed = await _every_page(session, counselor, filters, limit=4)
+    assert listed[:2] == walked[:2]
+    expected = {
+        ticket_id
+        for key, ticket_id in tickets.items()
+        if not key.startswith(("other", "long_other"))
+    }
+    if status is TicketStatus.CLOSED:
+        expected &= set(closed)
+    elif status is TicketStatus.OPEN:
+        expected -= set(closed)
+    found = [ticket_id for page in listed[0] for ticket_id in page]
+    assert sorted(found) == sorted(expected)  # each once
+    assert found == sorted(found, reverse=True)  # newest activity first (ids in that order)
+    assert listed[3] is True  # the total is the planner's estimate
+
+
+async def test_a_name_words_lists_are_remembered_so_its_names_are_not_collected_again(
+    engine: AsyncEngine,
+    session: AsyncSession,
+    counselor: Counselor,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    await _name_word_office(session)
+    monkeypatch.setattr(repository, "SEARCH_COLLECT_CAP", 3)
+    name_index = "to_tsvector('simple'::regconfig, support_tickets.student_name)"
+    async with query_plans.captured(engine) as sent:
+        first = await repository.ticket_page(session, counselor.id, InboxFilters(q="moses"))
+    assert [sql for sql, _ in sent if name_index in sql], sent
+    async with query_plans.captured(engine) as sent:
+        again = await repository.ticket_page(session, counselor.id, InboxFilters(q="moses"))
+    assert not [sql for sql, _ in sent if name_index in sql], sent
+    assert [t.id for t in again.items] == [t.id for t in first.items]
+    assert again.total >= 4  # at least the cap + 1 names the collection found
+
+
+async def test_words_the_name_word_lists_cannot_hold_are_collected_or_walked_as_before(
+    session: AsyncSession, counselor: Counselor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await _name_word_office(session)
+    monkeypatch.setattr(repository, "SEARCH_COLLECT_CAP", 3)
+    # Two words: looked up by their pair; one word that is not plain letters: walked.
+    for term in ("Moses Wanjiru", "moses-wanjiru", "Mosés"):
+        mode, _, _ = await repository._search_mode(session, term)
+        assert mode is not SearchMode.NAME_WORD, term
+    # A rare name is still collected, with its exact total.
+    mode, _, _ = await repository._search_mode(session, "Kariuki")
+    assert mode is SearchMode.COLLECT
 
 
 async def test_admission_prefixes_match_from_the_start_only(

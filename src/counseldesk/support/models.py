@@ -64,6 +64,18 @@ class SupportCategory(CreatedAtMixin, Base):
     is_active: Mapped[bool] = mapped_column(server_default="true")
 
 
+# A name's distinct words, as its search vector lists them (sorted): `name_word(1)` is the first.
+# The name-word indexes cover the first NAME_WORD_PLACES; names with more are few.
+NAME_WORD_PLACES = 4
+NAME_WORD_COUNT = "cardinality(tsvector_to_array(name_vector))"
+
+
+def name_word(place: int) -> str:
+    """SQL for the word at `place` (from 1) among a ticket's name's distinct words, NULL past
+    the last. Written the same way in the indexes and in the queries that must match them."""
+    return f"(tsvector_to_array(name_vector))[{place}]"
+
+
 class SupportTicket(Base):
     """A support conversation between one student and the counseling team.
 
@@ -144,6 +156,27 @@ class SupportTicket(Base):
         ),
         # A name of two or more words searched by the pairs of its words (migration 0010).
         Index("ix_support_tickets_name_pairs", "name_pairs", postgresql_using="gin"),
+        # One word searched in names, in inbox order (migration 0011): for each place a word
+        # can hold among a name's distinct words, the tickets by that word, newest activity
+        # first. A common first name's page is then the first entries of a few lists, where
+        # walking the inbox for it tested every ticket until twenty matched (~2,000 of them).
+        *(
+            Index(
+                f"ix_support_tickets_name_word_{place}",
+                text(name_word(place)),
+                text("last_activity_at DESC"),
+                text("id DESC"),
+                postgresql_where=text(f"{name_word(place)} IS NOT NULL"),
+            )
+            for place in range(1, NAME_WORD_PLACES + 1)
+        ),
+        # Names with more distinct words than that, in inbox order, tested one by one.
+        Index(
+            "ix_support_tickets_long_name_activity",
+            text("last_activity_at DESC"),
+            text("id DESC"),
+            postgresql_where=text(f"{NAME_WORD_COUNT} > {NAME_WORD_PLACES}"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
