@@ -341,3 +341,36 @@ async def test_0009_going_down_beside_a_compaction_leaves_no_periods_behind(
         await engine.dispose()
     assert waited
     assert left == 0
+
+
+async def test_0011_builds_again_a_name_word_index_an_interrupted_run_left_invalid(
+    server_url: str,
+) -> None:
+    url = await migrated_database(server_url, "counseldesk_invalid_name_word", "0010")
+    connection = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        # An interrupted CREATE INDEX CONCURRENTLY leaves its index marked invalid; with IF NOT
+        # EXISTS alone the re-run would keep it, written on every ticket update, never read.
+        await connection.execute(
+            """
+            CREATE INDEX ix_support_tickets_name_word_2 ON support_tickets (id);
+            UPDATE pg_index SET indisvalid = false
+            WHERE indexrelid = 'ix_support_tickets_name_word_2'::regclass;
+            """
+        )
+        migrate.upgrade(url, "0011")
+        indexes = await connection.fetch(
+            "SELECT indexrelid::regclass::text AS name, indisvalid,"
+            " pg_get_indexdef(indexrelid) AS definition FROM pg_index"
+            " WHERE indrelid = 'support_tickets'::regclass"
+            " AND indexrelid::regclass::text LIKE ANY (ARRAY['%name_word%', '%long_name%'])"
+            " ORDER BY 1"
+        )
+    finally:
+        await connection.close()
+    assert [(row["name"], row["indisvalid"]) for row in indexes] == [
+        ("ix_support_tickets_long_name_activity", True),
+        *((f"ix_support_tickets_name_word_{place}", True) for place in range(1, 5)),
+    ]
+    rebuilt = next(row for row in indexes if row["name"] == "ix_support_tickets_name_word_2")
+    assert "tsvector_to_array(name_vector))[2]" in rebuilt["definition"]

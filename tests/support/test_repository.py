@@ -311,7 +311,7 @@ async def _name_word_office(session: AsyncSession) -> dict[str, int]:
         "third": "Brian Kevin Moses",  # third
         "fourth": "Brian Kevin Lucy Moses",  # fourth
         "long": "Abel Brian Carol Dan Eve Moses",  # sixth: past the indexed places
-        "long_early": "Moses Abel Brian Carol Dan Eve",  # first, and in the long list too
+        "long_early": "Moses Wu Xi Yan Zed",  # first ('moses' < 'wu'), and in the long list
         "other": "Lucy Otieno",
         "long_other": "Abel Brian Carol Dan Eve Fred",
     }
@@ -333,6 +333,12 @@ async def _name_word_office(session: AsyncSession) -> dict[str, int]:
         by_message = await make_ticket(session, last_activity_at=_at(minute))
         await add_message(session, by_message, "my roommate moses is unwell")
         tickets[f"message{round_}"] = by_message.id
+    # Two names at the same moment: the id orders them, in the lists as in the walk.
+    minute += 1
+    for tie in ("Moses Tie", "Amina Moses"):
+        student = await make_student(session, full_name=tie)
+        ticket = await make_ticket(session, student=student, last_activity_at=_at(minute))
+        tickets[f"tie {tie}"] = ticket.id
     # Named Moses and writing about him: one ticket, listed once.
     minute += 1
     both = await make_ticket(
@@ -434,7 +440,10 @@ async def test_a_name_words_lists_are_remembered_so_its_names_are_not_collected_
         again = await repository.ticket_page(session, counselor.id, InboxFilters(q="moses"))
     assert not [sql for sql, _ in sent if name_index in sql], sent
     assert [t.id for t in again.items] == [t.id for t in first.items]
-    assert again.total >= 4  # at least the cap + 1 names the collection found
+    for page in (first, again):  # an estimate, at least the cap + 1 names the collection found
+        assert page.total >= 4
+        assert page.total_is_estimate is True
+    assert (await repository._search_mode(session, "moses"))[0] is SearchMode.NAME_WORD
 
 
 async def test_words_the_name_word_lists_cannot_hold_are_collected_or_walked_as_before(

@@ -162,9 +162,10 @@ def remember_estimate(cache_key: str, rows: int) -> None:
 
 
 def remembered_estimate(cache_key: str) -> int | None:
-    """The estimate `estimated_rows` remembers under `cache_key`, if still fresh. Only counts
-    that went past EXACT_COUNT_LIMIT are estimated, so a remembered estimate also says that
-    counting again (up to the limit, on every page) would only be cut short again."""
+    """What `remember_estimate` (or `estimated_rows`) keeps under `cache_key`, if still fresh.
+    Only counts that went past a limit are remembered (EXACT_COUNT_LIMIT, or search's
+    collection cap), so a remembered number also says that counting again, up to that limit,
+    would only be cut short again."""
     cached = _estimates.get(cache_key)
     return cached[1] if cached is not None and cached[0] > time.monotonic() else None
 

@@ -163,7 +163,8 @@ class SupportTicket(Base):
         *(
             Index(
                 f"ix_support_tickets_name_word_{place}",
-                text(name_word(place)),
+                # Parenthesized: an index expression other than a plain call must be.
+                text(f"({name_word(place)})"),
                 text("last_activity_at DESC"),
                 text("id DESC"),
                 postgresql_where=text(f"{name_word(place)} IS NOT NULL"),

@@ -58,6 +58,16 @@ def upgrade() -> None:
     # updates its ticket) while it builds, ~5 s per index on 2M tickets.
     bind = op.get_bind()
     with op.get_context().autocommit_block():
+        # An interrupted run leaves its index behind, invalid: IF NOT EXISTS would keep it,
+        # updated by every ticket write and never read. Build those again.
+        invalid = bind.execute(
+            sa.text(
+                "SELECT indexrelid::regclass::text FROM pg_index "
+                "WHERE indrelid = 'support_tickets'::regclass AND NOT indisvalid"
+            )
+        ).scalars()
+        for name in [name for name in invalid if name in _INDEXES]:
+            bind.execute(sa.text(f"DROP INDEX CONCURRENTLY IF EXISTS {name}"))
         for name, (columns, where) in _INDEXES.items():
             bind.execute(
                 sa.text(
