@@ -431,20 +431,15 @@ async def test_the_collections_kept_plan_reads_every_source_by_its_index(
         assert expected <= plan.indexes, plan.indexes
 
 
-@pytest.mark.parametrize(
-    ("filters", "after"),
-    [({}, False), ({}, True), ({"status": TicketStatus.CLOSED}, False)],
-)
+@pytest.mark.parametrize("after", [False, True])
 async def test_a_common_name_words_kept_plan_reads_the_name_word_indexes_in_order(
-    session: AsyncSession, office: Office, filters: dict[str, Any], after: bool
+    session: AsyncSession, office: Office, after: bool
 ) -> None:
     # A first name on every eighth ticket: listed by word, not collected (SearchMode.NAME_WORD).
     # The kept plan reads each name-word index from the newest activity on, and stops.
-    shape = repository._Shape.of(
-        InboxFilters(q="Faith", **filters), repository.SearchMode.NAME_WORD
-    )
+    shape = repository._Shape.of(InboxFilters(q="Faith"), repository.SearchMode.NAME_WORD)
     statement = repository._name_word_statement(shape, after, 20)
-    params: dict[str, Any] = {"q": "Faith", "offset": 0, "matched": [1, 2, 3], **filters}
+    params: dict[str, Any] = {"q": "Faith", "offset": 0, "matched": [1, 2, 3]}
     if after:
         params.update(after_at=datetime.now(UTC), after_id=10**12)
     plan = await _kept_plan(session, statement, params)

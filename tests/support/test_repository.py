@@ -446,6 +446,29 @@ async def test_a_name_words_lists_are_remembered_so_its_names_are_not_collected_
     assert (await repository._search_mode(session, "moses"))[0] is SearchMode.NAME_WORD
 
 
+async def test_with_another_filter_a_common_name_is_walked_and_still_listed_without(
+    engine: AsyncEngine,
+    session: AsyncSession,
+    counselor: Counselor,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A list would have to skip, row by row, the name's tickets the filter rejects: with a
+    # filter the inbox is walked, as before the lists.
+    await _name_word_office(session)
+    monkeypatch.setattr(repository, "SEARCH_COLLECT_CAP", 3)
+    filtered = InboxFilters(q="Moses", status=TicketStatus.OPEN)
+    for _ in range(2):  # collected past the cap, then walked at once
+        async with query_plans.captured(engine) as sent:
+            page = await repository.ticket_page(session, counselor.id, filtered)
+        assert [sql for sql, _ in sent if "EXISTS" in sql], sent  # the walk
+        assert not [sql for sql, _ in sent if "tsvector_to_array(name_vector)" in sql], sent
+        assert page.items and page.total_is_estimate is True
+    assert (await repository._search_mode(session, "Moses", False))[0] is SearchMode.WALK
+    # The filtered search remembered the term's names, not a source past the cap: without the
+    # filter it is listed.
+    assert (await repository._search_mode(session, "Moses"))[0] is SearchMode.NAME_WORD
+
+
 async def test_words_the_name_word_lists_cannot_hold_are_collected_or_walked_as_before(
     session: AsyncSession, counselor: Counselor, monkeypatch: pytest.MonkeyPatch
 ) -> None:
