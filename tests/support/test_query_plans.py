@@ -437,8 +437,7 @@ async def test_a_common_name_words_kept_plan_reads_the_name_word_indexes_in_orde
 ) -> None:
     # A first name on every eighth ticket: listed by word, not collected (SearchMode.NAME_WORD).
     # The kept plan reads each name-word index from the newest activity on, and stops.
-    shape = repository._Shape.of(InboxFilters(q="Faith"), repository.SearchMode.NAME_WORD)
-    statement = repository._name_word_statement(shape, after, 20)
+    statement = repository._name_word_statement(after, 20)
     params: dict[str, Any] = {"q": "Faith", "offset": 0, "matched": [1, 2, 3]}
     if after:
         params.update(after_at=datetime.now(UTC), after_id=10**12)

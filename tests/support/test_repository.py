@@ -301,6 +301,15 @@ async def test_a_term_the_planner_knows_is_common_is_walked_without_counting(
     assert (mode, matched) == (SearchMode.WALK, None)
 
 
+@pytest.fixture
+async def moses_office(session: AsyncSession, monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """`_name_word_office`, with a collection cap (3) its names are past and its other
+    sources are not."""
+    tickets = await _name_word_office(session)
+    monkeypatch.setattr(repository, "SEARCH_COLLECT_CAP", 3)
+    return tickets
+
+
 async def _name_word_office(session: AsyncSession) -> dict[str, int]:
     """Tickets whose students are called Moses in every place a word can hold among a name's
     distinct words (the name-word indexes, migration 0011), past them (a long name), or not at
@@ -388,9 +397,10 @@ async def test_one_word_too_common_in_names_lists_the_names_by_word(
     session: AsyncSession,
     counselor: Counselor,
     monkeypatch: pytest.MonkeyPatch,
+    moses_office: dict[str, int],
     status: TicketStatus | None,
 ) -> None:
-    tickets = await _name_word_office(session)
+    tickets = moses_office
     closed = [tickets["first1"], tickets["long0"], tickets["message2"], tickets["both"]]
     await session.execute(
         text("UPDATE support_tickets SET status = 'closed' WHERE id = ANY(:ids)"),
@@ -401,7 +411,6 @@ async def test_one_word_too_common_in_names_lists_the_names_by_word(
     monkeypatch.setattr(repository, "SEARCH_WALK_ABOVE", -1)
     walked = await _every_page(session, counselor, filters, limit=4)
     monkeypatch.setattr(repository, "SEARCH_WALK_ABOVE", 10**12)
-    monkeypatch.setattr(repository, "SEARCH_COLLECT_CAP", 3)  # more names than this
     mode, _, matched = await repository._search_mode(session, "Moses")
     assert mode is SearchMode.NAME_WORD
     assert matched is not None
@@ -428,10 +437,8 @@ async def test_a_name_words_lists_are_remembered_so_its_names_are_not_collected_
     engine: AsyncEngine,
     session: AsyncSession,
     counselor: Counselor,
-    monkeypatch: pytest.MonkeyPatch,
+    moses_office: dict[str, int],
 ) -> None:
-    await _name_word_office(session)
-    monkeypatch.setattr(repository, "SEARCH_COLLECT_CAP", 3)
     name_index = "to_tsvector('simple'::regconfig, support_tickets.student_name)"
     async with query_plans.captured(engine) as sent:
         first = await repository.ticket_page(session, counselor.id, InboxFilters(q="moses"))
@@ -450,12 +457,10 @@ async def test_with_another_filter_a_common_name_is_walked_and_still_listed_with
     engine: AsyncEngine,
     session: AsyncSession,
     counselor: Counselor,
-    monkeypatch: pytest.MonkeyPatch,
+    moses_office: dict[str, int],
 ) -> None:
     # A list would have to skip, row by row, the name's tickets the filter rejects: with a
     # filter the inbox is walked, as before the lists.
-    await _name_word_office(session)
-    monkeypatch.setattr(repository, "SEARCH_COLLECT_CAP", 3)
     filtered = InboxFilters(q="Moses", status=TicketStatus.OPEN)
     for _ in range(2):  # collected past the cap, then walked at once
         async with query_plans.captured(engine) as sent:
@@ -470,10 +475,8 @@ async def test_with_another_filter_a_common_name_is_walked_and_still_listed_with
 
 
 async def test_words_the_name_word_lists_cannot_hold_are_collected_or_walked_as_before(
-    session: AsyncSession, counselor: Counselor, monkeypatch: pytest.MonkeyPatch
+    session: AsyncSession, counselor: Counselor, moses_office: dict[str, int]
 ) -> None:
-    await _name_word_office(session)
-    monkeypatch.setattr(repository, "SEARCH_COLLECT_CAP", 3)
     # Two words: looked up by their pair; one word that is not plain letters: walked.
     for term in ("Moses Wanjiru", "moses-wanjiru", "Mosés"):
         mode, _, _ = await repository._search_mode(session, term)

@@ -616,26 +616,32 @@ async def _search_mode(
     largest_key = "search-largest-source:" + text
     names_key = "search-names:" + text
     remembered = remembered_estimate(largest_key) or 0
-    names = remembered_estimate(names_key) or 0
+    names = remembered_estimate(names_key) or 0  # only ever remembered for one word
+    # The collection without the name source, when its names may be listed by word instead.
     others = statements.collect_others if lists else None
-    if estimate > SEARCH_WALK_ABOVE or max(remembered, 0 if lists else names) > SEARCH_COLLECT_CAP:
+    many_names = names > SEARCH_COLLECT_CAP
+    if (
+        estimate > SEARCH_WALK_ABOVE
+        or remembered > SEARCH_COLLECT_CAP
+        or (many_names and others is None)
+    ):
         await set_local(source, _WALK_SETTINGS)
         return SearchMode.WALK, max(estimate, remembered, names), None
-    by_word = others is not None and names > SEARCH_COLLECT_CAP
-    collect = others if others is not None and by_word else statements.collect
+    by_word, collect = False, statements.collect
+    if many_names and others is not None:
+        by_word, collect = True, others
     await set_local(source, _COLLECT_SETTINGS)
     *keyed, message_ids = (await fetch_records(source, collect, params))[0]
-    named: list[Any] = []  # the name source's matches, when collected
-    if not by_word:
-        named = keyed.pop(1)  # the ticket-side sources: subject, name, admission number
-        if len(named) > SEARCH_COLLECT_CAP and search.word:
-            # Remembered as names, not as a source past the cap: without a filter the same
-            # term is then listed, not walked.
-            names = len(named)
-            remember_estimate(names_key, names)
-            by_word = others is not None
-            if by_word:
-                named = []
+    # The name source's matches, when collected (the ticket-side sources: subject, name,
+    # admission number).
+    named: list[Any] = [] if by_word else keyed.pop(1)
+    if len(named) > SEARCH_COLLECT_CAP and search.word:
+        # Remembered as names, not as a source past the cap: without a filter the same term
+        # is then listed, not walked.
+        names = len(named)
+        remember_estimate(names_key, names)
+        if others is not None:
+            by_word, named = True, []
     largest = max(len(found) for found in (*keyed, message_ids))
     if max(largest, len(named)) > SEARCH_COLLECT_CAP:
         if largest > SEARCH_COLLECT_CAP or not search.word:
@@ -980,12 +986,12 @@ def _walk_statement(shape: _Shape, position: _Position, limit: int) -> Select[An
 
 
 @lru_cache(maxsize=64)
-def _name_word_statement(shape: _Shape, after: bool, limit: int) -> Select[Any]:
+def _name_word_statement(after: bool, limit: int) -> Select[Any]:
     """A page's ids for one word too common in names to collect (SearchMode.NAME_WORD): the
     name's tickets from each name-word index (migration 0011), newest activity first, merged
     with the other sources' collected matches (`matched`). `offset` entries are skipped
-    (`page=N`), or with `after` the page starts after a cursor's key, in every list. Used
-    without other filters only (`_search_mode`'s `lists`); the shape's are applied all the same.
+    (`page=N`), or with `after` the page starts after a cursor's key, in every list. Only for
+    an inbox without other filters (`_search_mode`'s `lists`).
 
     Each list reads only as far as the page reaches, so a common first name costs what a rare
     one does (0.35 ms against 2.2 ms for walking the inbox, on the benchmark data). A ticket
@@ -995,7 +1001,6 @@ def _name_word_statement(shape: _Shape, after: bool, limit: int) -> Select[Any]:
     word = func.tsvector_to_array(
         func.to_tsvector(_SIMPLE, bindparam("q", type_=String)), type_=ARRAY(Text)
     )[literal_int(1)]
-    filters = shape.conditions()
     keyset: list[ColumnElement[bool]] = []
     if after:
         start = tuple_(
@@ -1007,9 +1012,7 @@ def _name_word_statement(shape: _Shape, after: bool, limit: int) -> Select[Any]:
     reach = offset + literal_int(limit + 1)
 
     def listed(*match: ColumnElement[bool], ordered: bool = True) -> Select[int, datetime]:
-        found = select(SupportTicket.id, SupportTicket.last_activity_at).where(
-            *match, *filters, *keyset
-        )
+        found = select(SupportTicket.id, SupportTicket.last_activity_at).where(*match, *keyset)
         return found.order_by(*_ACTIVITY_ORDER).limit(reach) if ordered else found
 
     lists = [
@@ -1140,7 +1143,7 @@ async def ticket_page(
         elif search is SearchMode.NAME_WORD:
             after = where is _Position.AFTER
             params["offset"] = (page - 1) * limit if where is _Position.FROM else 0
-            listed = _name_word_statement(shape, after, limit)
+            listed = _name_word_statement(after, limit)
             [(page_ids,)] = await fetch_records(source, listed, params)
         else:
             walk = _walk_statement(shape, where, limit)
