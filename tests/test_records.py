@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from counseldesk.db import paging, records
 from counseldesk.db.engine import Database
-from counseldesk.db.records import fetch_records, set_local
+from counseldesk.db.records import fetch_records, settings_changed, use_settings
 from counseldesk.db.urls import to_asyncpg_url
 from tests.conftest import make_settings
 
@@ -75,28 +75,91 @@ _SHOW = select(
 )
 
 
-async def test_a_readers_settings_end_with_it_and_its_connection_goes_back_idle(
+class _Sent:
+    """The settings a reader sends on its connection."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.statements: list[str] = []
+        original = asyncpg.Connection.execute
+
+        async def execute(connection: asyncpg.Connection, query: str, *args: object) -> str:
+            if query.startswith(("SET", "RESET")):
+                self.statements.append(query)
+            status: str = await original(connection, query, *args)
+            return status
+
+        monkeypatch.setattr(asyncpg.Connection, "execute", execute)
+
+
+async def test_a_readers_settings_stay_on_its_connection_for_the_next_reader_that_wants_them(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = Database.from_url(database_url, make_settings(db_pool_max=1))
+    sent = _Sent(monkeypatch)
+    try:
+        async with db.reader() as reader:
+            [(mode, seqscan, pid)] = await reader.fetch(_SHOW, {})
+            assert (mode, seqscan) == ("auto", "on")
+            await use_settings(reader, _SETTINGS)
+            [(mode, seqscan, _)] = await reader.fetch(_SHOW, {})
+            assert (mode, seqscan) == ("force_custom_plan", "off")
+            assert not reader.driver.is_in_transaction()  # no transaction holds them
+        assert len(sent.statements) == 1  # both settings, in one round trip
+        # The pool's one connection, as the next search gets it: the same backend, already
+        # holding the settings, so nothing is sent for them.
+        async with db.reader() as reader:
+            await use_settings(reader, _SETTINGS)
+            [(mode, seqscan, same)] = await reader.fetch(_SHOW, {})
+        assert (mode, seqscan, same) == ("force_custom_plan", "off", pid)
+        assert len(sent.statements) == 1
+        # Another setting changes only what differs.
+        async with db.reader() as reader:
+            await use_settings(reader, {"plan_cache_mode": "force_generic_plan"})
+            [(mode, seqscan, _)] = await reader.fetch(_SHOW, {})
+        assert (mode, seqscan) == ("force_generic_plan", "on")
+        assert (
+            sent.statements[-1] == "SET plan_cache_mode = force_generic_plan; RESET enable_seqscan"
+        )
+    finally:
+        await db.dispose()
+
+
+async def test_a_reader_or_session_that_wants_no_settings_gets_the_defaults(
     database_url: str,
 ) -> None:
     db = Database.from_url(database_url, make_settings(db_pool_max=1))
     try:
         async with db.reader() as reader:
-            assert not reader.driver.is_in_transaction()  # a plain read needs none
-            [(mode, seqscan, pid)] = await reader.fetch(_SHOW, {})
-            assert (mode, seqscan) == ("auto", "on")
-            await set_local(reader, _SETTINGS)
-            assert reader.driver.is_in_transaction()
-            [(mode, seqscan, _)] = await reader.fetch(_SHOW, {})
-            assert (mode, seqscan) == ("force_custom_plan", "off")
-        # The pool's one connection, as the next request gets it: the same backend, out of the
-        # reader's transaction, its settings gone.
+            await use_settings(reader, _SETTINGS)
+            [(_, _, pid)] = await reader.fetch(_SHOW, {})
         async with db.reader() as reader:
-            assert not reader.driver.is_in_transaction()
             [(mode, seqscan, same)] = await reader.fetch(_SHOW, {})
         assert (mode, seqscan, same) == ("auto", "on", pid)
+        # A session checked out of the pool after a reader left its settings.
+        async with db.reader() as reader:
+            await use_settings(reader, _SETTINGS)
+            await reader.fetch(_SHOW, {})
         async with db.sessionmaker() as session:
-            [(mode, _, same)] = await fetch_records(session, _SHOW, {})
-        assert (mode, same) == ("auto", pid)
+            [(mode, seqscan, same)] = await fetch_records(session, _SHOW, {})
+        assert (mode, seqscan, same) == ("auto", "on", pid)
+    finally:
+        await db.dispose()
+
+
+async def test_a_read_that_changes_its_own_settings_is_believed(database_url: str) -> None:
+    db = Database.from_url(database_url, make_settings(db_pool_max=1))
+    kept = {"plan_cache_mode": "force_generic_plan"}
+    try:
+        async with db.reader() as reader:
+            await use_settings(reader, {"plan_cache_mode": "force_custom_plan"})
+            switch = func.set_config("plan_cache_mode", "force_generic_plan", False)
+            await reader.fetch(select(switch), {})
+            settings_changed(reader, kept)
+            [(mode, _, _)] = await reader.fetch(_SHOW, {})
+        assert mode == "force_generic_plan"
+        async with db.sessionmaker() as session:  # the pool knew, and reset it
+            [(mode, _, _)] = await fetch_records(session, _SHOW, {})
+        assert mode == "auto"
     finally:
         await db.dispose()
 
@@ -105,10 +168,9 @@ async def test_a_failed_read_under_settings_leaves_a_usable_connection(database_
     db = Database.from_url(database_url, make_settings(db_pool_max=1))
     try:
         async with db.reader() as reader:
-            await set_local(reader, _SETTINGS)
+            await use_settings(reader, _SETTINGS)
             with pytest.raises(asyncpg.DivisionByZeroError):
                 await reader.fetch(select(literal(1) / literal(0)), {})
-        # Not "current transaction is aborted": the reader rolled its transaction back.
         async with db.reader() as reader:
             [(mode, _, _)] = await reader.fetch(_SHOW, {})
         assert mode == "auto"
@@ -120,29 +182,30 @@ async def test_a_connection_lost_under_a_reader_leaves_the_pool(database_url: st
     db = Database.from_url(database_url, make_settings(db_pool_max=1))
     try:
         async with db.reader() as reader:
-            await set_local(reader, _SETTINGS)
+            await use_settings(reader, _SETTINGS)
             [(_, _, pid)] = await reader.fetch(_SHOW, {})
         await _terminate(database_url, pid)
         with pytest.raises(Exception):  # noqa: B017, PT011
             async with db.reader() as reader:
                 await reader.fetch(select(literal(1)), {})
+        # The replacement holds nothing: the settings are sent again.
         async with db.reader() as reader:
-            [(one,)] = await reader.fetch(select(literal(1)), {})
-        assert one == 1
+            await use_settings(reader, _SETTINGS)
+            [(mode, seqscan, other)] = await reader.fetch(_SHOW, {})
+        assert (mode, seqscan) == ("force_custom_plan", "off")
+        assert other != pid
     finally:
         await db.dispose()
 
 
-async def test_inside_a_transaction_a_reader_keeps_its_settings_to_a_savepoint(
+async def test_on_a_connection_not_the_pools_a_readers_settings_end_with_it(
     db: Database, session: AsyncSession
 ) -> None:
     # The tests' readers share the test's connection, inside its transaction.
     async with db.reader() as reader:
-        assert reader.driver.is_in_transaction()
-        await set_local(reader, _SETTINGS)
+        await use_settings(reader, _SETTINGS)
         [(mode, _, _)] = await reader.fetch(_SHOW, {})
         assert mode == "force_custom_plan"
-    # The settings ended with the reader, and the test's transaction is still the one open.
     [(mode, seqscan, _)] = await fetch_records(session, _SHOW, {})
     assert (mode, seqscan) == ("auto", "on")
 
@@ -150,7 +213,7 @@ async def test_inside_a_transaction_a_reader_keeps_its_settings_to_a_savepoint(
 async def test_a_reader_takes_only_plain_settings(db: Database) -> None:
     async with db.reader() as reader:
         with pytest.raises(ValueError, match="not a plain setting"):
-            await set_local(reader, {"plan_cache_mode": "auto; DROP TABLE students"})
+            await use_settings(reader, {"plan_cache_mode": "auto; DROP TABLE students"})
         [(mode, _, _)] = await reader.fetch(_SHOW, {})
     assert mode == "auto"  # nothing was sent
 

@@ -412,7 +412,7 @@ async def test_the_collections_kept_plan_reads_every_source_by_its_index(
     search = repository._Search.of(term)
     statements = repository._search_statements(search, repository.SEARCH_COLLECT_CAP)
     params = repository._Search.params(term)
-    for collection, names in ((statements.collect, True), (statements.collect_others, False)):
+    for collection, names in ((statements.collect, True), (statements.others, False)):
         if collection is None:
             continue
         plan = await _kept_plan(session, collection, params)
@@ -437,8 +437,11 @@ async def test_a_common_name_words_kept_plan_reads_the_name_word_indexes_in_orde
 ) -> None:
     # A first name on every eighth ticket: listed by word, not collected (SearchMode.NAME_WORD).
     # The kept plan reads each name-word index from the newest activity on, and stops.
-    statement = repository._name_word_statement(after, 20)
-    params: dict[str, Any] = {"q": "Faith", "offset": 0, "matched": [1, 2, 3]}
+    search = repository._Search.of("Faith")
+    statement = repository._name_word_page_statement(
+        search, repository.SEARCH_COLLECT_CAP, after, 20
+    )
+    params: dict[str, Any] = {**repository._Search.params("Faith"), "offset": 0, "me": office.me.id}
     if after:
         params.update(after_at=datetime.now(UTC), after_id=10**12)
     plan = await _kept_plan(session, statement, params)
@@ -455,3 +458,6 @@ async def test_a_common_name_words_kept_plan_reads_the_name_word_indexes_in_orde
         if "name_word" in child.get("Index Name", "") or "long_name" in child.get("Index Name", "")
     ]
     assert listed == [("Limit", "Index Scan")] * (NAME_WORD_PLACES + 1), listed
+    # The other sources, collected in the same statement, from their own indexes.
+    assert "Seq Scan" not in plan.scans_of("support_messages"), plan.tree
+    assert "ix_support_messages_body_vector" in plan.indexes, plan.indexes

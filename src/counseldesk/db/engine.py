@@ -5,7 +5,10 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
+from typing import Any
 
+from sqlalchemy import event, exc
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -21,8 +24,40 @@ from counseldesk.db.records import Reader
 from counseldesk.db.urls import to_asyncpg_url
 from counseldesk.realtime.events import EventSink, take_events
 
+# Where the pool keeps the planner settings a reader left on a connection (db/records.py,
+# `Reader`): in the connection's own `info`, which ends with it.
+_HELD_SETTINGS = "counseldesk.held_settings"
+# Set while a reader takes its connection: readers bring their own settings to it.
+_LENDING_TO_A_READER: ContextVar[bool] = ContextVar("lending_to_a_reader", default=False)
+
+
+def _held_settings(info: dict[Any, Any]) -> dict[str, str]:
+    held: dict[str, str] = info.setdefault(_HELD_SETTINGS, {})
+    return held
+
+
+def _defaults_for_sessions(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    """A connection a reader left with planner settings gets its defaults back before a session
+    uses it (a pool checkout; readers change only what they need themselves)."""
+    held = _held_settings(record.info)
+    if not held or _LENDING_TO_A_READER.get():
+        return
+    reset = "; ".join(f"RESET {name}" for name in held)
+    try:
+        dbapi_connection.run_async(lambda driver: driver.execute(reset))
+    except Exception as error:
+        # The pool then replaces the connection and tries another.
+        raise exc.DisconnectionError(f"resetting planner settings failed: {error}") from error
+    held.clear()
+
 
 def create_engine(url: str, settings: Settings) -> AsyncEngine:
+    engine = _create_engine(url, settings)
+    event.listen(engine.sync_engine, "checkout", _defaults_for_sessions)
+    return engine
+
+
+def _create_engine(url: str, settings: Settings) -> AsyncEngine:
     return create_async_engine(
         to_asyncpg_url(url),
         # Requests waiting for a connection are served in the order they came (db/pool.py).
@@ -121,16 +156,21 @@ class Database:
         # Taken when the route's dependencies are solved, not at the first read: a route must
         # not ask for a session after its reader, or it holds one connection while it waits
         # for a second (the pool has no overflow).
-        pooled = await self.engine.raw_connection()
-        reader = Reader(pooled.driver_connection, self.engine.dialect)
+        lending = _LENDING_TO_A_READER.set(True)
+        try:
+            pooled = await self.engine.raw_connection()
+        finally:
+            _LENDING_TO_A_READER.reset(lending)
+        held = _held_settings(pooled.info)
+        reader = Reader(pooled.driver_connection, self.engine.dialect, held)
         try:
             yield reader
         finally:
             try:
                 await reader.end()
             finally:
-                # The pool's reset on return knows nothing of the reader's transaction (the
-                # adapter did not start it): whatever is still open, it must not be lent again.
+                # A reader opens no transaction, and the pool's reset on return knows nothing of
+                # one the adapter did not start: a connection left in one is not lent again.
                 if reader.driver.is_in_transaction():
                     reader.broken = True
                 # The pool's own calls may talk to the connection: in a greenlet, as SQLAlchemy's

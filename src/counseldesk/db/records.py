@@ -11,7 +11,8 @@ Where they run: on a `Reader` (the list endpoints: a pooled connection and no OR
 or on a session's connection as it is. Before anything else in the session has run, SQLAlchemy
 has not sent BEGIN yet, so a read costs one round trip and no BEGIN/COMMIT; after a write (or
 an explicit `session.execute`) it runs inside that transaction and sees its changes. Planner
-settings (`set_local`, for search) open a transaction on either.
+settings (`use_settings`, for search) are set on a reader's connection, and last a session's
+transaction.
 
 Values come as asyncpg decodes them: PostgreSQL enums as their labels (`str`; the view
 builders turn them into the model's enum), timestamps as aware datetimes, JSON decoded by the
@@ -79,51 +80,67 @@ class Reader:
     begin, commit and give back; taking the connection from the pool and returning it costs
     ~17 µs (docs/benchmarks.md, session 8). `Database.reader()` lends one.
 
-    No transaction unless a read asks for planner settings (`set_local`, search); the reader
-    rolls that back when the request is done, since nothing was written in it.
+    No transaction. Planner settings a read asks for (`use_settings`, search) are set on the
+    connection itself, and stay there when it goes back to the pool: each round trip cost a
+    search request ~0.2 ms of the web process's CPU, and a transaction to hold them took two
+    (BEGIN with the settings, ROLLBACK at the end; docs/benchmarks.md, session 12). The pool
+    keeps what a connection holds (`held`), so a reader that wants the same settings sends
+    nothing, one that wants others changes only those before its first read, and a session
+    checked out of the pool gets the defaults back first (db/engine.py).
     """
 
     _SETTING = re.compile(r"[a-z0-9_]+")
-    _SAVEPOINT = "counseldesk_reader"
 
-    def __init__(self, driver: Connection, dialect: Dialect) -> None:
+    def __init__(
+        self, driver: Connection, dialect: Dialect, held: dict[str, str] | None = None
+    ) -> None:
         self.driver = driver
         self.dialect = dialect
         self.broken = False  # the connection must not go back to the pool
-        self._inside: bool | None = None  # what set_local opened: None, or inside a transaction
+        # The settings the connection holds beyond its defaults: the pool's record of them, or,
+        # for a connection that is not the pool's (a test's), the reader's own, reset at its end.
+        self._own = held is None
+        self._held: dict[str, str] = {} if held is None else held
+        self._wanted: dict[str, str] = {}  # what this reader's reads run under
+
+    def use_settings(self, settings: Mapping[str, str]) -> None:
+        """Planner settings for this reader's reads from now on, sent with the next read if the
+        connection does not hold them already. Names and values are the caller's constants."""
+        if not all(self._SETTING.fullmatch(word) for pair in settings.items() for word in pair):
+            raise ValueError(f"not a plain setting: {settings!r}")
+        self._wanted.update(settings)
+
+    def settings_changed(self, settings: Mapping[str, str]) -> None:
+        """The last read changed these settings itself (`set_config` in its statement)."""
+        self._wanted.update(settings)
+        self._held.update(settings)
 
     async def fetch(self, statement: ClauseElement, params: dict[str, Any]) -> list[Record]:
+        if self._held != self._wanted:
+            await self._apply(self._wanted)
         sql, arguments = render(statement, self.dialect, params)
         records: list[Record] = await self._guarded(self.driver.fetch(sql, *arguments))
         return records
 
-    async def set_local(self, settings: Mapping[str, str]) -> None:
-        """Planner settings for the rest of this reader's reads, in one round trip with the
-        transaction (or savepoint) they live in. Names and values are the caller's constants."""
-        if not all(self._SETTING.fullmatch(word) for pair in settings.items() for word in pair):
-            raise ValueError(f"not a plain setting: {settings!r}")
-        statements = [f"SET LOCAL {name} = {value}" for name, value in settings.items()]
-        if self._inside is None:
-            # Outside a transaction the settings get one of their own; inside one (a test's)
-            # a savepoint, so that they end with the reader all the same.
-            self._inside = self.driver.is_in_transaction()
-            statements.insert(0, f"SAVEPOINT {self._SAVEPOINT}" if self._inside else "BEGIN")
+    async def _apply(self, wanted: Mapping[str, str]) -> None:
+        held = self._held
+        statements = [f"SET {name} = {value}" for name, value in wanted.items()]
+        statements += [f"RESET {name}" for name in held if name not in wanted]
+        # One round trip; several statements in one message run in one implicit transaction,
+        # so a failure leaves the connection holding what it held.
         await self._guarded(self.driver.execute("; ".join(statements)))
+        held.clear()
+        held.update(wanted)
 
     async def end(self) -> None:
-        """Roll back what `set_local` opened (the reads are done)."""
-        inside, self._inside = self._inside, None
-        if inside is None or self.broken:
-            return
-        name = self._SAVEPOINT
-        closing = f"ROLLBACK TO SAVEPOINT {name}; RELEASE SAVEPOINT {name}"
-        await self._guarded(self.driver.execute(closing if inside else "ROLLBACK"))
+        """The reads are done: a connection that is not the pool's gets its defaults back."""
+        if self._own and self._held and not self.broken:
+            await self._apply({})
 
     async def _guarded(self, awaitable: Any) -> Any:
         try:
             return await awaitable
         except BaseException as error:
-            # A failed statement leaves it usable: the transaction's ROLLBACK then clears it.
             if not _leaves_usable(self.driver, error):
                 self.broken = True
             raise
@@ -158,11 +175,11 @@ async def fetch_records(
     return records
 
 
-async def set_local(source: Source, settings: Mapping[str, str]) -> None:
-    """Planner settings for the rest of this request's reads (the transaction they live in ends
-    with the reader, or with the session's unit of work)."""
+async def use_settings(source: Source, settings: Mapping[str, str]) -> None:
+    """Planner settings for the rest of this request's reads: on a reader's connection (see
+    `Reader`), or for the rest of the session's transaction, which this begins."""
     if isinstance(source, Reader):
-        await source.set_local(settings)
+        source.use_settings(settings)
         return
     # Through SQLAlchemy on purpose: this sends BEGIN, and the settings last only as long as
     # their transaction, which the reads after it then run in.
@@ -170,3 +187,16 @@ async def set_local(source: Source, settings: Mapping[str, str]) -> None:
     await connection.execute(
         select(*(func.set_config(name, value, True) for name, value in settings.items()))
     )
+
+
+def settings_changed(source: Source, settings: Mapping[str, str]) -> None:
+    """The last read changed these settings itself, with a `set_config` that outlasts it
+    (`lasting_past_the_statement`)."""
+    if isinstance(source, Reader):
+        source.settings_changed(settings)
+
+
+def lasting_past_the_statement(source: Source) -> bool:
+    """Whether a `set_config` in a statement must outlast it (`is_local` false): on a reader,
+    which has no transaction to hold it; in a session's transaction it must not outlive that."""
+    return isinstance(source, Reader)

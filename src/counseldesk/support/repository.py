@@ -89,7 +89,13 @@ from counseldesk.db.paging import (
     remember_estimate,
     remembered_estimate,
 )
-from counseldesk.db.records import Source, fetch_records, set_local
+from counseldesk.db.records import (
+    Source,
+    fetch_records,
+    lasting_past_the_statement,
+    settings_changed,
+    use_settings,
+)
 from counseldesk.errors import InvalidInput, NotFound
 from counseldesk.staff.models import Counselor
 from counseldesk.students.models import Student
@@ -354,7 +360,7 @@ class SearchMode(enum.Enum):
     COLLECT = "collect"
     WALK = "walk"
     # One word too common in names to collect: the name-word indexes give the name's matches in
-    # inbox order, merged with the other sources' collected ones (`_name_word_statement`).
+    # inbox order, merged with the other sources' matches (`_name_word_page_statement`).
     NAME_WORD = "name_word"
 
 
@@ -476,18 +482,17 @@ class _Search:
             select(SupportMessage.ticket_id.label("id")).where(self.body_matches()),
         ]
 
-    def capped_keys(self, cap: int, names: bool = True) -> list[ColumnElement[Any]]:
+    def capped_keys(self, cap: int) -> list[ColumnElement[Any]]:
         """Each ticket-side source's matching tickets as inbox keys (last activity, id), then
         the message source's ticket ids; one array each, at most `cap` + 1 rows (enough to
         tell "more than cap"). The ticket-side sources read each ticket's row anyway, so their
         keys cost nothing more; when every match has one, the page needs no second look at
-        every match to order them (a full name's 324 tickets). Without `names`, the student
-        name's source is left out (the name-word indexes list it instead)."""
+        every match to order them (a full name's 324 tickets)."""
         # As two integers, microseconds and id: an array of bigint pairs decodes in C, where
         # 324 (timestamp, id) rows cost the web process ~0.6 ms to turn into Python objects.
         at = cast(func.extract("epoch", SupportTicket.last_activity_at) * 1_000_000, BigInteger)
         key = postgresql.array([at, SupportTicket.id])
-        ticket_sources = self._ticket_sources(key.label("key"), names)
+        ticket_sources = self._ticket_sources(key.label("key"))
         # A ticket source's count is the length of its array.
         columns: list[ColumnElement[Any]] = [
             func.array(source.limit(literal_int(cap + 1)).scalar_subquery())
@@ -500,6 +505,18 @@ class _Search:
         )
         columns.append(func.array(messages.scalar_subquery(), type_=ARRAY(BigInteger)))
         return columns
+
+    def other_ids(self, cap: int) -> list[ColumnElement[Any]]:
+        """Each source but the student name's, as an array of at most `cap` + 1 ticket ids:
+        what the name-word lists are merged with (`_name_word_page_statement`)."""
+        ticket_sources = self._ticket_sources(SupportTicket.id.label("id"), names=False)
+        messages = select(SupportMessage.ticket_id).where(self.body_matches())
+        return [
+            func.array(
+                source.limit(literal_int(cap + 1)).scalar_subquery(), type_=ARRAY(BigInteger)
+            )
+            for source in (*ticket_sources, messages)
+        ]
 
     def ticket_matches(self) -> ColumnElement[bool]:
         """The same test for one ticket at a time, for walking the inbox. OR keeps these
@@ -525,7 +542,8 @@ class _Search:
         return or_(*tests)
 
 
-# How a search's statements are planned, for the rest of the request (SET LOCAL).
+# How a search's statements are planned, for the rest of the request (`use_settings`: set on a
+# reader's connection, which keeps them for the next search; records.py).
 #
 # Collected: the collection, and the page that reads its ids, with kept ("generic") plans. The
 # collection's plan does not depend on the term: a bitmap scan of each source's index, cut at
@@ -538,7 +556,7 @@ class _Search:
 #
 # Walked: the walk's statement is planned for the term, since how each source is best tested
 # (a hash of its matches or a probe per ticket) depends on how common the term is; as it runs
-# it switches back to kept plans for the page (_CACHED_PLANS).
+# it switches back to kept plans for the page (`_walk_statement`).
 #
 # Parallel workers are off for every connection of the app (db/engine.py): the planner's
 # guesses for a search are large enough to start them, at ~40 ms, more than the query.
@@ -546,18 +564,15 @@ _KEPT_PLANS = "force_generic_plan"
 _PLANS_FOR_THE_TERM = "force_custom_plan"
 _COLLECT_SETTINGS = {"plan_cache_mode": _KEPT_PLANS}
 _WALK_SETTINGS = {"plan_cache_mode": _PLANS_FOR_THE_TERM}
-# A walk after all (the collection went past its cap): planned for the term again.
-_BACK_TO_CUSTOM_PLANS = select(func.set_config("plan_cache_mode", _PLANS_FOR_THE_TERM, True))
-_CACHED_PLANS = func.set_config("plan_cache_mode", _KEPT_PLANS, True)
 
 
 @dataclass(frozen=True)
 class _SearchStatements:
     estimate: Select[Any]  # every match, for EXPLAIN's estimate of how many
     collect: Select[Any]  # each source's matches, at most cap + 1 of each, in one row
-    # The same without the student name's source, for one word (`_Search.word`): its names
-    # are listed by the name-word indexes when they are too many to collect.
-    collect_others: Select[Any] | None
+    # How many tickets each source but the student name's matches, up to cap + 1, for one
+    # word (`_Search.word`): an empty page listed by name word must not hide one past the cap.
+    others: Select[Any] | None
 
 
 @lru_cache(maxsize=8)
@@ -567,7 +582,9 @@ def _search_statements(search: _Search, cap: int) -> _SearchStatements:
     return _SearchStatements(
         estimate=union(*search.sources()).subquery("matched").select(),
         collect=select(*search.capped_keys(cap)),
-        collect_others=select(*search.capped_keys(cap, names=False)) if search.word else None,
+        others=select(*(func.cardinality(ids) for ids in search.other_ids(cap)))
+        if search.word
+        else None,
     )
 
 
@@ -617,44 +634,39 @@ async def _search_mode(
     names_key = "search-names:" + text
     remembered = remembered_estimate(largest_key) or 0
     names = remembered_estimate(names_key) or 0  # only ever remembered for one word
-    # The collection without the name source, when its names may be listed by word instead.
-    others = statements.collect_others if lists else None
+    lists = lists and search.word
     many_names = names > SEARCH_COLLECT_CAP
     if (
         estimate > SEARCH_WALK_ABOVE
         or remembered > SEARCH_COLLECT_CAP
-        or (many_names and others is None)
+        or (many_names and not lists)
     ):
-        await set_local(source, _WALK_SETTINGS)
+        await use_settings(source, _WALK_SETTINGS)
         return SearchMode.WALK, max(estimate, remembered, names), None
-    by_word, collect = False, statements.collect
-    if many_names and others is not None:
-        by_word, collect = True, others
-    await set_local(source, _COLLECT_SETTINGS)
-    *keyed, message_ids = (await fetch_records(source, collect, params))[0]
-    # The name source's matches, when collected (the ticket-side sources: subject, name,
-    # admission number).
-    named: list[Any] = [] if by_word else keyed.pop(1)
+    await use_settings(source, _COLLECT_SETTINGS)
+    if many_names:
+        # Listed by word. The other sources are collected in the page's own statement, which
+        # also tells whether one of them went past the cap (`_name_word_page_statement`).
+        return SearchMode.NAME_WORD, max(estimate, names), None
+    *keyed, message_ids = (await fetch_records(source, statements.collect, params))[0]
+    # The name source's matches (the ticket-side sources: subject, name, admission number).
+    named: list[Any] = keyed.pop(1)
+    largest = max(len(found) for found in (*keyed, message_ids))
     if len(named) > SEARCH_COLLECT_CAP and search.word:
         # Remembered as names, not as a source past the cap: without a filter the same term
         # is then listed, not walked.
         names = len(named)
         remember_estimate(names_key, names)
-        if others is not None:
-            by_word, named = True, []
-    largest = max(len(found) for found in (*keyed, message_ids))
+        if lists and largest <= SEARCH_COLLECT_CAP:
+            return SearchMode.NAME_WORD, max(estimate, names), None
     if max(largest, len(named)) > SEARCH_COLLECT_CAP:
         if largest > SEARCH_COLLECT_CAP or not search.word:
             remember_estimate(largest_key, max(largest, len(named)))
-        await fetch_records(source, _BACK_TO_CUSTOM_PLANS, {})
+        await use_settings(source, _WALK_SETTINGS)  # a walk after all: planned for the term
         return SearchMode.WALK, max(estimate, largest, len(named)), None
     keyed.append(named)
     keys: set[Key] = {(at, ticket_id) for pairs in keyed for at, ticket_id in pairs}
     ids = {ticket_id for _, ticket_id in keys}
-    if by_word:
-        # The other sources' matches, merged with the name's in the page's own statement.
-        ids.update(message_ids)
-        return SearchMode.NAME_WORD, max(estimate, names), _Collected(sorted(ids), None)
     complete = ids.issuperset(message_ids)
     ids.update(message_ids)
     in_order = sorted(keys, reverse=True) if complete else None
@@ -976,28 +988,40 @@ _BY_IDS = _Shape(
 
 
 @lru_cache(maxsize=64)
-def _walk_statement(shape: _Shape, position: _Position, limit: int) -> Select[Any]:
+def _walk_statement(shape: _Shape, position: _Position, limit: int, lasting: bool) -> Select[Any]:
     """A walked search's page ids, in a statement of its own: only it depends on the term, so
     only it is planned for the term (~0.2 ms on the benchmark data, against 0.9-1.3 ms for the
-    whole page with its joins). It also switches back to kept plans (`_CACHED_PLANS`) as it
-    runs, so the page that reads the ids (`_BY_IDS`) keeps its plan, in no extra statement."""
+    whole page with its joins). It also switches back to kept plans as it runs, so the page that
+    reads the ids (`_BY_IDS`) keeps its plan, in no extra round trip; the switch outlasts the
+    statement when `lasting` (a reader's connection, records.py)."""
     ids = func.array(_page_keys(shape, position, limit).scalar_subquery(), type_=ARRAY(BigInteger))
-    return select(ids, _CACHED_PLANS)
+    kept_plans = func.set_config("plan_cache_mode", _KEPT_PLANS, not lasting)
+    return select(ids, kept_plans)
 
 
 @lru_cache(maxsize=64)
-def _name_word_statement(after: bool, limit: int) -> Select[Any]:
-    """A page's ids for one word too common in names to collect (SearchMode.NAME_WORD): the
-    name's tickets from each name-word index (migration 0011), newest activity first, merged
-    with the other sources' collected matches (`matched`). `offset` entries are skipped
-    (`page=N`), or with `after` the page starts after a cursor's key, in every list. Only for
-    an inbox without other filters (`_search_mode`'s `lists`).
+def _name_word_page_statement(search: _Search, cap: int, after: bool, limit: int) -> Select[Any]:
+    """A page of a word too common in names to collect (SearchMode.NAME_WORD), in one
+    statement: the name's tickets from each name-word index (migration 0011), newest activity
+    first, merged with the other sources' matches, and the page's rows. `offset` entries are
+    skipped (`page=N`), or with `after` the page starts after a cursor's key, in every list.
+    Only for an inbox without other filters (`_search_mode`'s `lists`).
 
     Each list reads only as far as the page reaches, so a common first name costs what a rare
     one does (0.35 ms against 2.2 ms for walking the inbox, on the benchmark data). A ticket
-    can be in several lists (a long name, the name and a message); UNION lists it once. Run
-    with the collection's kept plans: how the lists are read does not depend on the word.
+    can be in several lists (a long name, the name and a message); UNION lists it once. The
+    other sources are collected here, up to the cap, rather than in a statement before: each
+    round trip cost the web process ~0.2 ms (docs/benchmarks.md, session 12). `largest_other`
+    says whether one went past the cap, which makes the page wrong (`ticket_page` then walks).
+    Run with the collection's kept plans: how the lists are read does not depend on the word.
     """
+    collected = select(*(ids.label(f"source_{n}") for n, ids in enumerate(search.other_ids(cap))))
+    others = collected.cte("others")
+    sources = list(others.c)
+    matched: ColumnElement[Any] = sources[0]
+    for more in sources[1:]:
+        matched = matched.concat(more)
+    largest = select(func.greatest(*(func.cardinality(ids) for ids in sources))).scalar_subquery()
     word = func.tsvector_to_array(
         func.to_tsvector(_SIMPLE, bindparam("q", type_=String)), type_=ARRAY(Text)
     )[literal_int(1)]
@@ -1025,25 +1049,32 @@ def _name_word_statement(after: bool, limit: int) -> Select[Any]:
             SupportTicket.name_vector.bool_op("@@")(_Search(admission=False).tsquery),
         )
     )
-    lists.append(listed(SupportTicket.id == any_(_MATCHED), ordered=False))
+    # The cast makes it one array to look up, as a bound array would be, not a subquery's rows.
+    others_matched = cast(select(matched).select_from(others).scalar_subquery(), ARRAY(BigInteger))
+    lists.append(listed(SupportTicket.id == any_(others_matched), ordered=False))
     matches = union(*lists).subquery("matches")
-    page = (
+    keys = (
         select(matches.c.id)
         .order_by(matches.c.last_activity_at.desc(), matches.c.id.desc())
         .offset(offset)
         .limit(literal_int(limit + 1))
+        .subquery("keys")
     )
-    return select(func.array(page.scalar_subquery(), type_=ARRAY(BigInteger)))
+    return _rows_of(keys).add_columns(largest.label("largest_other"))
+
+
+def _rows_of(keys: Any) -> Select[Any]:
+    """The inbox rows of the tickets whose ids `keys` holds, newest activity first: their rows
+    by primary key, then the joins and unread counts for just those rows."""
+    page_rows = select(SupportTicket).join(keys, keys.c.id == SupportTicket.id).subquery("page")
+    paged = aliased(SupportTicket, page_rows)
+    return _ticket_select(paged).order_by(paged.last_activity_at.desc(), paged.id.desc())
 
 
 @lru_cache(maxsize=512)
 def _page_statement(shape: _Shape, position: _Position, limit: int, count: bool) -> Select[Any]:
-    # The page's keys first (index-only, whatever the filters), then its rows by primary key,
-    # then the joins and unread counts for just those rows.
-    keys = _page_keys(shape, position, limit).subquery("keys")
-    page_rows = select(SupportTicket).join(keys, keys.c.id == SupportTicket.id).subquery("page")
-    paged = aliased(SupportTicket, page_rows)
-    statement = _ticket_select(paged).order_by(paged.last_activity_at.desc(), paged.id.desc())
+    # The page's keys first (index-only, whatever the filters), then its rows.
+    statement = _rows_of(_page_keys(shape, position, limit).subquery("keys"))
     if count:
         statement = statement.add_columns(_bounded_count(shape).label("bounded_total"))
     return statement
@@ -1138,19 +1169,38 @@ async def ticket_page(
     elif keys is not None or estimated_search:
         # The page's ids are known first (a slice of the collected keys, the name-word lists or
         # the walk's own statement), then read in one statement that is the same for every term.
-        if keys is not None:
-            page_ids = [ticket_id for _, ticket_id in _slice(keys, where, params, page, limit)]
-        elif search is SearchMode.NAME_WORD:
+        if search is SearchMode.NAME_WORD:
+            assert filters.q is not None
             after = where is _Position.AFTER
             params["offset"] = (page - 1) * limit if where is _Position.FROM else 0
-            listed = _name_word_statement(after, limit)
-            [(page_ids,)] = await fetch_records(source, listed, params)
+            search_of = _Search.of(filters.q)
+            listed = _name_word_page_statement(search_of, SEARCH_COLLECT_CAP, after, limit)
+            rows = await fetch_records(source, listed, params)
+            if rows:
+                largest = rows[0]["largest_other"]
+            else:  # past the end, or nothing: that must not be a source past the cap
+                others = _search_statements(search_of, SEARCH_COLLECT_CAP).others
+                assert others is not None
+                [counts] = await fetch_records(source, others, params)
+                largest = max(counts)
+            if largest > SEARCH_COLLECT_CAP:
+                # The subject, admission number or messages match too many tickets as well, so
+                # the page missed some: walked, as the term is from now on.
+                remember_estimate("search-largest-source:" + filters.q, largest)
+                return await ticket_page(
+                    source, counselor_id, filters, page=page, limit=limit, cursor=cursor
+                )
+            page_ids = None
+        elif keys is not None:
+            page_ids = [ticket_id for _, ticket_id in _slice(keys, where, params, page, limit)]
         else:
-            walk = _walk_statement(shape, where, limit)
+            walk = _walk_statement(shape, where, limit, lasting_past_the_statement(source))
             [(page_ids, _)] = await fetch_records(source, walk, params)
-        page_of = _page_statement(_BY_IDS, _Position.FIRST, limit, False)
-        by_ids = {"me": counselor_id, "matched": page_ids}
-        rows = await fetch_records(source, page_of, by_ids) if page_ids else []
+            settings_changed(source, _COLLECT_SETTINGS)
+        if page_ids is not None:
+            page_of = _page_statement(_BY_IDS, _Position.FIRST, limit, False)
+            by_ids = {"me": counselor_id, "matched": page_ids}
+            rows = await fetch_records(source, page_of, by_ids) if page_ids else []
     else:
         rows = await fetch_records(source, _page_statement(shape, where, limit, count), params)
 
