@@ -352,7 +352,7 @@ async def test_a_chat_page_reads_the_ticket_index_and_joins_by_key(
         assert "pk_support_tickets" in plan.indexes
 
 
-async def test_a_full_name_is_looked_up_by_its_word_pair_and_paged_from_its_keys(
+async def test_a_full_name_is_looked_up_by_its_word_pair_and_paged_in_one_statement(
     session: AsyncSession, engine: AsyncEngine, office: Office
 ) -> None:
     plans = await query_plans.plans(
@@ -361,11 +361,11 @@ async def test_a_full_name_is_looked_up_by_its_word_pair_and_paged_from_its_keys
         lambda: repository.ticket_page(session, office.me.id, InboxFilters(q="Faith Achieng")),
     )
     _no_table_scans(plans)
-    # One statement collects every source's matches with their keys; the page then reads only
-    # its own rows by id (no second look at every match to order them).
-    collected, page = plans
-    assert "ix_support_tickets_name_pairs" in collected.indexes, collected.indexes
-    assert "ix_support_tickets_student_name_fts" not in collected.indexes, collected.indexes
+    # One statement collects every source's matches with their last activity, cuts the page
+    # from them and reads only its rows by id.
+    [page] = plans
+    assert "ix_support_tickets_name_pairs" in page.indexes, page.indexes
+    assert "ix_support_tickets_student_name_fts" not in page.indexes, page.indexes
     assert "pk_support_tickets" in page.indexes, page.indexes
 
 
@@ -412,11 +412,20 @@ async def test_the_collections_kept_plan_reads_every_source_by_its_index(
     search = repository._Search.of(term)
     statements = repository._search_statements(search, repository.SEARCH_COLLECT_CAP)
     params = repository._Search.params(term)
-    for collection, names in ((statements.collect, True), (statements.others, False)):
-        if collection is None:
-            continue
-        plan = await _kept_plan(session, collection, params)
-        assert not plan.scans_of("support_messages") - {"Bitmap Heap Scan"}, plan.tree
+    cap = repository.SEARCH_COLLECT_CAP
+    in_page = {**params, "offset": 0, "me": office.me.id}
+    collections = [
+        (statements.collect, params, True),  # with other filters
+        (repository._collected_page_statement(search, cap, False, 20), in_page, True),
+    ]
+    if search.word:  # listed by name word: the other sources only
+        listed = repository._name_word_page_statement(search, cap, False, 20)
+        collections.append((listed, in_page, False))
+    for collection, values, names in collections:
+        plan = await _kept_plan(session, collection, values)
+        # (The pages' unread counts read the messages' (ticket_id, id) index.)
+        scans = {"Bitmap Heap Scan", "Index Only Scan"}
+        assert not plan.scans_of("support_messages") - scans, plan.tree
         assert "Seq Scan" not in plan.scans_of("support_tickets"), plan.tree
         assert "ix_support_messages_body_vector" in plan.indexes, plan.indexes
         expected = {"ix_support_tickets_subject_fts"}

@@ -42,7 +42,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from functools import lru_cache
 from itertools import combinations
 from typing import Any
@@ -64,6 +64,7 @@ from sqlalchemy import (
     exists,
     func,
     literal_column,
+    null,
     or_,
     select,
     tuple_,
@@ -482,41 +483,14 @@ class _Search:
             select(SupportMessage.ticket_id.label("id")).where(self.body_matches()),
         ]
 
-    def capped_keys(self, cap: int) -> list[ColumnElement[Any]]:
-        """Each ticket-side source's matching tickets as inbox keys (last activity, id), then
-        the message source's ticket ids; one array each, at most `cap` + 1 rows (enough to
-        tell "more than cap"). The ticket-side sources read each ticket's row anyway, so their
-        keys cost nothing more; when every match has one, the page needs no second look at
-        every match to order them (a full name's 324 tickets)."""
-        # As two integers, microseconds and id: an array of bigint pairs decodes in C, where
-        # 324 (timestamp, id) rows cost the web process ~0.6 ms to turn into Python objects.
-        at = cast(func.extract("epoch", SupportTicket.last_activity_at) * 1_000_000, BigInteger)
-        key = postgresql.array([at, SupportTicket.id])
-        ticket_sources = self._ticket_sources(key.label("key"))
-        # A ticket source's count is the length of its array.
-        columns: list[ColumnElement[Any]] = [
-            func.array(source.limit(literal_int(cap + 1)).scalar_subquery())
-            for source in ticket_sources
-        ]
-        # Messages give ticket ids only: looking their tickets up for keys cost a rare word
-        # more (planning a join, +0.25 ms) than the page's own ordering of a few ids.
-        messages = (
-            select(SupportMessage.ticket_id).where(self.body_matches()).limit(literal_int(cap + 1))
-        )
-        columns.append(func.array(messages.scalar_subquery(), type_=ARRAY(BigInteger)))
-        return columns
-
-    def other_ids(self, cap: int) -> list[ColumnElement[Any]]:
-        """Each source but the student name's, as an array of at most `cap` + 1 ticket ids:
-        what the name-word lists are merged with (`_name_word_page_statement`)."""
-        ticket_sources = self._ticket_sources(SupportTicket.id.label("id"), names=False)
+    def capped_ids(self, cap: int, names: bool = True) -> list[ColumnElement[Any]]:
+        """Each source's matching ticket ids, one array each of at most `cap` + 1 (enough to
+        tell "more than cap"): the ticket-side sources, the student name's second (unless not
+        `names`: the name-word lists give it instead), then message text."""
+        ticket_sources = self._ticket_sources(SupportTicket.id.label("id"), names)
         messages = select(SupportMessage.ticket_id).where(self.body_matches())
-        return [
-            func.array(
-                source.limit(literal_int(cap + 1)).scalar_subquery(), type_=ARRAY(BigInteger)
-            )
-            for source in (*ticket_sources, messages)
-        ]
+        capped = (source.limit(literal_int(cap + 1)) for source in (*ticket_sources, messages))
+        return [func.array(ids.scalar_subquery(), type_=ARRAY(BigInteger)) for ids in capped]
 
     def ticket_matches(self) -> ColumnElement[bool]:
         """The same test for one ticket at a time, for walking the inbox. OR keeps these
@@ -569,48 +543,26 @@ _WALK_SETTINGS = {"plan_cache_mode": _PLANS_FOR_THE_TERM}
 @dataclass(frozen=True)
 class _SearchStatements:
     estimate: Select[Any]  # every match, for EXPLAIN's estimate of how many
-    collect: Select[Any]  # each source's matches, at most cap + 1 of each, in one row
-    # How many tickets each source but the student name's matches, up to cap + 1, for one
-    # word (`_Search.word`): an empty page listed by name word must not hide one past the cap.
-    others: Select[Any] | None
+    # Each source's matches, at most cap + 1 of each, in one row: for a page with other
+    # filters (without, the page's own statement collects, `_collected_page_statement`).
+    collect: Select[Any]
 
 
 @lru_cache(maxsize=8)
 def _search_statements(search: _Search, cap: int) -> _SearchStatements:
-    """A term's statements (`_Search.capped_keys` for the collections). The cap is part of the
+    """A term's statements (`_Search.capped_ids` for the collections). The cap is part of the
     cache key: a statement built for another cap would cut the collected ids short unnoticed."""
     return _SearchStatements(
         estimate=union(*search.sources()).subquery("matched").select(),
-        collect=select(*search.capped_keys(cap)),
-        others=select(*(func.cardinality(ids) for ids in search.other_ids(cap)))
-        if search.word
-        else None,
+        collect=select(*search.capped_ids(cap)),
     )
 
 
-# A ticket's place in the inbox: its last activity (microseconds since 1970, UTC) and id.
-Key = tuple[int, int]
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _micros(moment: datetime) -> int:
-    return (moment - _EPOCH) // timedelta(microseconds=1)
-
-
-@dataclass(frozen=True)
-class _Collected:
-    """A collected term's tickets: their ids, and their keys in inbox order (newest activity
-    first) when every one was found with its key."""
-
-    ids: list[int]
-    keys: list[Key] | None
-
-
 async def _search_mode(
-    source: Source, text: str, lists: bool = True
-) -> tuple[SearchMode, int, _Collected | None]:
-    """Collect, walk or list by name word; the planner's estimate of the matches; what was
-    collected.
+    source: Source, text: str, lists: bool = True, in_page: bool = False
+) -> tuple[SearchMode, int, list[int] | None]:
+    """Collect, walk or list by name word; the planner's estimate of the matches; the ids
+    collected, unless `in_page` left the collection to the page's own statement.
 
     When the planner knows the term is common (it is in the statistics' most-common list) we
     walk at once. Otherwise we collect each source's matches up to SEARCH_COLLECT_CAP — reading
@@ -620,20 +572,19 @@ async def _search_mode(
     when `lists`, which the inbox allows without other filters. With a filter the walk stays:
     the lists would have to skip the name's tickets the filter rejects, row by row (a common
     name with `priority=urgent`: 185 ms, against 4.2 ms for walking the urgent tickets).
+
+    What a collection found past the cap is remembered for a minute (`_past_the_cap`), so the
+    term is not collected again, only to be cut short again: it is walked, or for names alone,
+    listed by word. The total shown then is an estimate; it is at least what the capped
+    collection found in one source.
     """
     search = _Search.of(text)
     statements = _search_statements(search, SEARCH_COLLECT_CAP)
     params = _Search.params(text)
     # EXPLAIN plans for the term's own values whatever plan_cache_mode says.
     estimate = await estimated_rows(source, "search:" + text, statements.estimate, params)
-    # A term whose collection went past the cap within the last minute is not collected
-    # again (up to the cap from every source), only to be cut short again: it is walked, or
-    # for names alone, listed by word. The total shown then is an estimate; it is at least
-    # what the capped collection found in one source.
-    largest_key = "search-largest-source:" + text
-    names_key = "search-names:" + text
-    remembered = remembered_estimate(largest_key) or 0
-    names = remembered_estimate(names_key) or 0  # only ever remembered for one word
+    remembered = remembered_estimate(_LARGEST_SOURCE + text) or 0
+    names = remembered_estimate(_NAMES + text) or 0  # only ever remembered for one word
     lists = lists and search.word
     many_names = names > SEARCH_COLLECT_CAP
     if (
@@ -648,29 +599,29 @@ async def _search_mode(
         # Listed by word. The other sources are collected in the page's own statement, which
         # also tells whether one of them went past the cap (`_name_word_page_statement`).
         return SearchMode.NAME_WORD, max(estimate, names), None
-    *keyed, message_ids = (await fetch_records(source, statements.collect, params))[0]
-    # The name source's matches (the ticket-side sources: subject, name, admission number).
-    named: list[Any] = keyed.pop(1)
-    largest = max(len(found) for found in (*keyed, message_ids))
-    if len(named) > SEARCH_COLLECT_CAP and search.word:
-        # Remembered as names, not as a source past the cap: without a filter the same term
-        # is then listed, not walked.
-        names = len(named)
-        remember_estimate(names_key, names)
-        if lists and largest <= SEARCH_COLLECT_CAP:
-            return SearchMode.NAME_WORD, max(estimate, names), None
-    if max(largest, len(named)) > SEARCH_COLLECT_CAP:
-        if largest > SEARCH_COLLECT_CAP or not search.word:
-            remember_estimate(largest_key, max(largest, len(named)))
-        await use_settings(source, _WALK_SETTINGS)  # a walk after all: planned for the term
-        return SearchMode.WALK, max(estimate, largest, len(named)), None
-    keyed.append(named)
-    keys: set[Key] = {(at, ticket_id) for pairs in keyed for at, ticket_id in pairs}
-    ids = {ticket_id for _, ticket_id in keys}
-    complete = ids.issuperset(message_ids)
-    ids.update(message_ids)
-    in_order = sorted(keys, reverse=True) if complete else None
-    return SearchMode.COLLECT, estimate, _Collected(sorted(ids), in_order)
+    if in_page:  # collected by the page's statement, which tells the sources' sizes
+        return SearchMode.COLLECT, estimate, None
+    found = (await fetch_records(source, statements.collect, params))[0]
+    if _past_the_cap(text, search, [len(ids) for ids in found]):
+        return await _search_mode(source, text, lists, in_page)  # walked, or listed by word
+    return SearchMode.COLLECT, estimate, sorted({ticket_id for ids in found for ticket_id in ids})
+
+
+# Remembered for a minute after a collection went past the cap (`_past_the_cap`), by term.
+_LARGEST_SOURCE = "search-largest-source:"
+_NAMES = "search-names:"
+
+
+def _past_the_cap(text: str, search: _Search, sizes: list[int]) -> bool:
+    """Whether a source of the term's collection went past the cap (`sizes`: how many each
+    found, the student name's second), and if so, remember which: names alone, of one word,
+    are listed by word from then on without other filters; anything else is walked."""
+    named, others = sizes[1], max(sizes[:1] + sizes[2:])
+    if named > SEARCH_COLLECT_CAP and search.word:
+        remember_estimate(_NAMES + text, named)
+    if others > SEARCH_COLLECT_CAP or (named > SEARCH_COLLECT_CAP and not search.word):
+        remember_estimate(_LARGEST_SOURCE + text, max(sizes))
+    return max(sizes) > SEARCH_COLLECT_CAP
 
 
 def _unread_count(ticket: Any, read: Any) -> ColumnElement[int]:
@@ -1002,36 +953,27 @@ def _walk_statement(shape: _Shape, position: _Position, limit: int, lasting: boo
 @lru_cache(maxsize=64)
 def _name_word_page_statement(search: _Search, cap: int, after: bool, limit: int) -> Select[Any]:
     """A page of a word too common in names to collect (SearchMode.NAME_WORD), in one
-    statement: the name's tickets from each name-word index (migration 0011), newest activity
-    first, merged with the other sources' matches, and the page's rows. `offset` entries are
-    skipped (`page=N`), or with `after` the page starts after a cursor's key, in every list.
-    Only for an inbox without other filters (`_search_mode`'s `lists`).
+    statement (`_told_with_the_page`): the name's tickets from each name-word index (migration
+    0011), newest activity first, merged with the other sources' matches, collected up to the
+    cap. `offset` entries are skipped (`page=N`), or with `after` the page starts after a
+    cursor's key, in every list. Only for an inbox without other filters (`_search_mode`'s
+    `lists`).
 
     Each list reads only as far as the page reaches, so a common first name costs what a rare
     one does (0.35 ms against 2.2 ms for walking the inbox, on the benchmark data). A ticket
-    can be in several lists (a long name, the name and a message); UNION lists it once. The
-    other sources are collected here, up to the cap, rather than in a statement before: each
-    round trip cost the web process ~0.2 ms (docs/benchmarks.md, session 12). `largest_other`
-    says whether one went past the cap, which makes the page wrong (`ticket_page` then walks).
-    Run with the collection's kept plans: how the lists are read does not depend on the word.
+    can be in several lists (a long name, the name and a message); UNION lists it once. Run
+    with the collection's kept plans: how the lists are read does not depend on the word.
     """
-    collected = select(*(ids.label(f"source_{n}") for n, ids in enumerate(search.other_ids(cap))))
-    others = collected.cte("others")
+    collected = search.capped_ids(cap, names=False)
+    others = select(*(ids.label(f"source_{n}") for n, ids in enumerate(collected))).cte("others")
     sources = list(others.c)
     matched: ColumnElement[Any] = sources[0]
     for more in sources[1:]:
         matched = matched.concat(more)
-    largest = select(func.greatest(*(func.cardinality(ids) for ids in sources))).scalar_subquery()
     word = func.tsvector_to_array(
         func.to_tsvector(_SIMPLE, bindparam("q", type_=String)), type_=ARRAY(Text)
     )[literal_int(1)]
-    keyset: list[ColumnElement[bool]] = []
-    if after:
-        start = tuple_(
-            bindparam("after_at", type_=SupportTicket.last_activity_at.type),
-            bindparam("after_id", type_=BigInteger),
-        )
-        keyset.append(tuple_(SupportTicket.last_activity_at, SupportTicket.id) < start)
+    keyset = _after_cursor(SupportTicket.last_activity_at, SupportTicket.id) if after else []
     offset = bindparam("offset", type_=BigInteger)
     reach = offset + literal_int(limit + 1)
 
@@ -1053,6 +995,67 @@ def _name_word_page_statement(search: _Search, cap: int, after: bool, limit: int
     others_matched = cast(select(matched).select_from(others).scalar_subquery(), ARRAY(BigInteger))
     lists.append(listed(SupportTicket.id == any_(others_matched), ordered=False))
     matches = union(*lists).subquery("matches")
+    sizes = postgresql.array([func.cardinality(ids) for ids in sources])
+    told = select(sizes.label("source_sizes"), null().label("matched")).select_from(others)
+    return _told_with_the_page(told, matches, offset, limit)
+
+
+@lru_cache(maxsize=64)
+def _collected_page_statement(search: _Search, cap: int, after: bool, limit: int) -> Select[Any]:
+    """A page of a term collected without other filters, in one statement
+    (`_told_with_the_page`): each source's matches up to the cap, as `_Search.capped_ids`
+    collects them but with each ticket's last activity, which the ticket-side sources read
+    anyway; the message source's tickets looked up for theirs. The page is then cut from
+    those in inbox order, and how many tickets matched in all is counted from them.
+
+    Collecting first and reading the page in a second statement cost a full name's request
+    two round trips, and the web process decoded, sorted and sliced its 324 keys (~0.3 ms of
+    CPU together with the second round trip's, docs/benchmarks.md, session 12)."""
+    found = [
+        source.add_columns(SupportTicket.last_activity_at)
+        .limit(literal_int(cap + 1))
+        .cte(f"found_{n}")
+        for n, source in enumerate(search._ticket_sources(SupportTicket.id.label("id")))
+    ]
+    by_message = (
+        select(SupportMessage.ticket_id.label("id"))
+        .where(search.body_matches())
+        .limit(literal_int(cap + 1))
+        .cte("found_by_message")
+    )
+    message_ids = func.array(select(by_message.c.id).scalar_subquery(), type_=ARRAY(BigInteger))
+    message_tickets = select(SupportTicket.id, SupportTicket.last_activity_at).where(
+        SupportTicket.id == any_(message_ids)
+    )
+    matches = union(*(select(f.c.id, f.c.last_activity_at) for f in found), message_tickets).cte(
+        "matches"
+    )
+    sizes = postgresql.array(
+        [select(func.count()).select_from(f).scalar_subquery() for f in (*found, by_message)]
+    )
+    matched = select(func.count()).select_from(matches).scalar_subquery()
+    told = select(sizes.label("source_sizes"), matched.label("matched"))
+    keyset = _after_cursor(matches.c.last_activity_at, matches.c.id) if after else []
+    offset = bindparam("offset", type_=BigInteger)
+    return _told_with_the_page(told, select(matches).where(*keyset).subquery(), offset, limit)
+
+
+def _after_cursor(at: Any, ticket_id: Any) -> list[ColumnElement[bool]]:
+    """Keys after a cursor's (`after_at`, `after_id`), in inbox order."""
+    start = tuple_(
+        bindparam("after_at", type_=SupportTicket.last_activity_at.type),
+        bindparam("after_id", type_=BigInteger),
+    )
+    return [tuple_(at, ticket_id) < start]
+
+
+def _told_with_the_page(
+    told: Select[Any], matches: Any, offset: ColumnElement[int], limit: int
+) -> Select[Any]:
+    """`told` (one row: `source_sizes`, how many tickets each source found, and `matched`,
+    how many in all when counted) beside the rows of the page cut from `matches` (id and
+    last_activity_at), newest activity first. Always at least one row, so that an empty page
+    still tells whether a source went past the cap."""
     keys = (
         select(matches.c.id)
         .order_by(matches.c.last_activity_at.desc(), matches.c.id.desc())
@@ -1060,7 +1063,13 @@ def _name_word_page_statement(search: _Search, cap: int, after: bool, limit: int
         .limit(literal_int(limit + 1))
         .subquery("keys")
     )
-    return _rows_of(keys).add_columns(largest.label("largest_other"))
+    summary = told.subquery("told")
+    page = _rows_of(keys).subquery("page_rows")
+    return (
+        select(*summary.c, *page.c)
+        .select_from(summary.outerjoin(page, literal_column("true")))
+        .order_by(page.c.last_activity_at.desc(), page.c.id.desc())
+    )
 
 
 def _rows_of(keys: Any) -> Select[Any]:
@@ -1116,30 +1125,27 @@ async def ticket_page(
     params = _params(filters, counselor_id)
     search: SearchMode | None = None
     search_estimate = 0
-    found: _Collected | None = None
-    keys: list[Key] | None = None  # the collected matches in inbox order, to slice pages from
+    found: list[int] | None = None  # the ids a collection found, for the page to read
     collected: int | None = None  # how many tickets a collected term matches, when known
     if filters.q:
+        # Without other filters the page's own statement finds the term's matches (a
+        # collection or a name's lists): one round trip for the whole page.
         unfiltered = filters == InboxFilters(q=filters.q)
-        search, search_estimate, found = await _search_mode(source, filters.q, unfiltered)
+        search, search_estimate, found = await _search_mode(
+            source, filters.q, unfiltered, in_page=unfiltered
+        )
         if found is not None:
-            params["matched"] = found.ids
+            params["matched"] = found
+    in_one = search in (SearchMode.COLLECT, SearchMode.NAME_WORD) and found is None
     shape = _Shape.of(filters, search)
-    if found is not None and search is SearchMode.COLLECT and not _filtered_columns(shape):
-        # With no other filter the collected ids are the matches: counting them again in the
-        # database read each one's index entry (1.8 ms for a full name's 324). With their keys
-        # known too, the page is a slice of them; ordering them in the database read each
-        # one's row again (0.44 ms for the same 324).
-        collected = len(found.ids)
-        keys = found.keys
     viewer = counselor_id if filters.assigned is Assigned.MINE else ""
     estimate_key = f"tickets:{fingerprint}:{viewer}"
     # A common search term is not counted: the planner's estimate of its matches stands in. Nor
     # are filters that went past the exact-count limit within the last minute: their estimate
     # stands in until it expires, saving each page a scan of EXACT_COUNT_LIMIT index entries.
     estimated_search = search in (SearchMode.WALK, SearchMode.NAME_WORD)
-    known_large = None if estimated_search else remembered_estimate(estimate_key)
-    count = not estimated_search and known_large is None and collected is None
+    known_large = None if estimated_search or in_one else remembered_estimate(estimate_key)
+    count = not estimated_search and known_large is None and not in_one
 
     if cursor is not None:
         position = decode_cursor(cursor, fingerprint)
@@ -1152,8 +1158,7 @@ async def ticket_page(
         where = _Position.AFTER
     elif page > 1:
         where = _Position.FROM
-        # Collected keys are sliced instead; the name-word lists skip the offset themselves.
-        if keys is None and search is not SearchMode.NAME_WORD:
+        if not in_one:  # that statement skips the offset itself
             offset = (page - 1) * limit
             anchor = (
                 _day_anchor_statement(shape)
@@ -1166,41 +1171,25 @@ async def ticket_page(
     rows: list[Record]
     if past_the_end:
         rows = []
-    elif keys is not None or estimated_search:
-        # The page's ids are known first (a slice of the collected keys, the name-word lists or
-        # the walk's own statement), then read in one statement that is the same for every term.
-        if search is SearchMode.NAME_WORD:
-            assert filters.q is not None
-            after = where is _Position.AFTER
-            params["offset"] = (page - 1) * limit if where is _Position.FROM else 0
-            search_of = _Search.of(filters.q)
-            listed = _name_word_page_statement(search_of, SEARCH_COLLECT_CAP, after, limit)
-            rows = await fetch_records(source, listed, params)
-            if rows:
-                largest = rows[0]["largest_other"]
-            else:  # past the end, or nothing: that must not be a source past the cap
-                others = _search_statements(search_of, SEARCH_COLLECT_CAP).others
-                assert others is not None
-                [counts] = await fetch_records(source, others, params)
-                largest = max(counts)
-            if largest > SEARCH_COLLECT_CAP:
-                # The subject, admission number or messages match too many tickets as well, so
-                # the page missed some: walked, as the term is from now on.
-                remember_estimate("search-largest-source:" + filters.q, largest)
-                return await ticket_page(
-                    source, counselor_id, filters, page=page, limit=limit, cursor=cursor
-                )
-            page_ids = None
-        elif keys is not None:
-            page_ids = [ticket_id for _, ticket_id in _slice(keys, where, params, page, limit)]
-        else:
-            walk = _walk_statement(shape, where, limit, lasting_past_the_statement(source))
-            [(page_ids, _)] = await fetch_records(source, walk, params)
-            settings_changed(source, _COLLECT_SETTINGS)
-        if page_ids is not None:
-            page_of = _page_statement(_BY_IDS, _Position.FIRST, limit, False)
-            by_ids = {"me": counselor_id, "matched": page_ids}
-            rows = await fetch_records(source, page_of, by_ids) if page_ids else []
+    elif in_one:
+        assert filters.q is not None and search is not None
+        found_in_one = await _page_in_one_statement(
+            source, filters.q, search, where, page, limit, params
+        )
+        if found_in_one is None:  # a source past the cap: walked or listed from now on
+            return await ticket_page(
+                source, counselor_id, filters, page=page, limit=limit, cursor=cursor
+            )
+        rows, collected = found_in_one
+    elif search is SearchMode.WALK:
+        # The page's ids first, from the walk's own statement (planned for the term), then
+        # read in one statement that is the same for every term.
+        walk = _walk_statement(shape, where, limit, lasting_past_the_statement(source))
+        [(page_ids, _)] = await fetch_records(source, walk, params)
+        settings_changed(source, _COLLECT_SETTINGS)
+        page_of = _page_statement(_BY_IDS, _Position.FIRST, limit, False)
+        by_ids = {"me": counselor_id, "matched": page_ids}
+        rows = await fetch_records(source, page_of, by_ids) if page_ids else []
     else:
         rows = await fetch_records(source, _page_statement(shape, where, limit, count), params)
 
@@ -1241,20 +1230,33 @@ async def ticket_page(
     )
 
 
-def _slice(
-    keys: list[Key], where: _Position, params: dict[str, Any], page: int, limit: int
-) -> list[Key]:
-    """The page's `limit` + 1 keys out of a collected term's, which are in inbox order."""
-    if where is _Position.AFTER:
-        start: Key = (_micros(params["after_at"]), params["after_id"])
-        return [key for key in keys if key < start][: limit + 1]
-    if where is _Position.FROM:
-        offset = (page - 1) * limit
-        return keys[offset : offset + limit + 1]
-    return keys[: limit + 1]
-
-
-# --- the chat -------------------------------------------------------------------------------------
+async def _page_in_one_statement(
+    source: Source,
+    text: str,
+    search: SearchMode,
+    where: _Position,
+    page: int,
+    limit: int,
+    params: dict[str, Any],
+) -> tuple[list[Record], int | None] | None:
+    """A search's page without other filters in one statement: the page's rows and, for a
+    collected term, how many tickets it matches; None when a source went past the cap (the
+    page is then wrong, and the term is walked or listed by word from now on)."""
+    terms = _Search.of(text)
+    after = where is _Position.AFTER
+    params["offset"] = (page - 1) * limit if where is _Position.FROM else 0
+    if search is SearchMode.NAME_WORD:
+        statement = _name_word_page_statement(terms, SEARCH_COLLECT_CAP, after, limit)
+    else:
+        statement = _collected_page_statement(terms, SEARCH_COLLECT_CAP, after, limit)
+    rows = await fetch_records(source, statement, params)
+    told = rows[0]
+    sizes = list(told["source_sizes"])
+    if search is SearchMode.NAME_WORD:
+        sizes.insert(1, 0)  # the names are listed, not collected
+    if _past_the_cap(text, terms, sizes):
+        return None
+    return (rows if told["id"] is not None else []), told["matched"]
 
 
 def media_url(message_id: int) -> str:
