@@ -133,6 +133,9 @@ async def test_a_reader_or_session_that_wants_no_settings_gets_the_defaults(
             await use_settings(reader, _SETTINGS)
             [(_, _, pid)] = await reader.fetch(_SHOW, {})
         async with db.reader() as reader:
+            # An EXPLAIN runs under whatever the connection holds: nothing is changed for it.
+            [(mode, _, _)] = await reader.fetch(_SHOW, {}, any_settings=True)
+            assert mode == "force_custom_plan"
             [(mode, seqscan, same)] = await reader.fetch(_SHOW, {})
         assert (mode, seqscan, same) == ("auto", "on", pid)
         # A session checked out of the pool after a reader left its settings.
@@ -164,16 +167,22 @@ async def test_a_read_that_changes_its_own_settings_is_believed(database_url: st
         await db.dispose()
 
 
-async def test_a_failed_read_under_settings_leaves_a_usable_connection(database_url: str) -> None:
+async def test_a_failed_read_under_settings_leaves_a_usable_connection(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     db = Database.from_url(database_url, make_settings(db_pool_max=1))
     try:
         async with db.reader() as reader:
             await use_settings(reader, _SETTINGS)
             with pytest.raises(asyncpg.DivisionByZeroError):
                 await reader.fetch(select(literal(1) / literal(0)), {})
+        # The settings were set before the failed read, and are still held: a reader that wants
+        # them sends nothing, and finds them.
+        sent = _Sent(monkeypatch)
         async with db.reader() as reader:
-            [(mode, _, _)] = await reader.fetch(_SHOW, {})
-        assert mode == "auto"
+            await use_settings(reader, _SETTINGS)
+            [(mode, seqscan, _)] = await reader.fetch(_SHOW, {})
+        assert (mode, seqscan, sent.statements) == ("force_custom_plan", "off", [])
     finally:
         await db.dispose()
 

@@ -423,8 +423,9 @@ async def test_the_collections_kept_plan_reads_every_source_by_its_index(
         collections.append((listed, in_page, False))
     for collection, values, names in collections:
         plan = await _kept_plan(session, collection, values)
-        # (The pages' unread counts read the messages' (ticket_id, id) index.)
-        scans = {"Bitmap Heap Scan", "Index Only Scan"}
+        scans = {"Bitmap Heap Scan"}
+        if collection is not statements.collect:  # a page's unread counts: (ticket_id, id)
+            scans.add("Index Only Scan")
         assert not plan.scans_of("support_messages") - scans, plan.tree
         assert "Seq Scan" not in plan.scans_of("support_tickets"), plan.tree
         assert "ix_support_messages_body_vector" in plan.indexes, plan.indexes

@@ -222,6 +222,22 @@ async def test_a_term_with_more_matches_than_the_cap_is_walked(
     assert [sql for sql, _ in sent if "to_tsvector(" in sql], sent
 
 
+async def test_a_page_past_the_cap_is_walked_even_if_nothing_is_remembered(
+    session: AsyncSession, counselor: Counselor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The page's own statement finds a source past the cap and says to walk; that holds even
+    # when what it remembered is gone by the time the page is asked for again (the estimates
+    # are cleared at 10,000 terms).
+    tickets = [await make_ticket(session, subject=f"Fees problem {i}") for i in range(3)]
+    monkeypatch.setattr(repository, "SEARCH_COLLECT_CAP", 2)
+    monkeypatch.setattr(repository, "remember_estimate", lambda _key, _rows: None)
+    page = await repository.ticket_page(session, counselor.id, InboxFilters(q="fees"))
+    assert [t.id for t in page.items] == [t.id for t in reversed(tickets)]
+    assert page.total_is_estimate is True
+    mode, _, _ = await repository._search_mode(session, "fees")
+    assert mode is SearchMode.WALK
+
+
 async def test_a_collected_term_finds_each_ticket_once_whatever_the_cap_was_before(
     session: AsyncSession, counselor: Counselor, monkeypatch: pytest.MonkeyPatch
 ) -> None:

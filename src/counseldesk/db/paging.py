@@ -146,7 +146,10 @@ async def estimated_rows(
     remembered = remembered_estimate(cache_key)
     if remembered is not None:
         return remembered
-    plan = (await fetch_records(source, _explain(statement), params))[0][0]
+    # EXPLAIN plans for the values it is given whatever plan_cache_mode says: a reader need not
+    # change its connection's settings for it, only to change them back for the next read.
+    explained = await fetch_records(source, _explain(statement), params, any_settings=True)
+    plan = explained[0][0]
     # asyncpg hands back json text, unless a JSON codec is installed on the connection.
     rows = int((json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"]["Plan Rows"])
     remember_estimate(cache_key, rows)

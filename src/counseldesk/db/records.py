@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from contextlib import suppress
 from typing import Any
 
-from asyncpg import Connection, PostgresError, Record
+from asyncpg import Connection, InFailedSQLTransactionError, PostgresError, Record
 from sqlalchemy import func, select
 from sqlalchemy.engine.interfaces import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -106,17 +107,26 @@ class Reader:
     def use_settings(self, settings: Mapping[str, str]) -> None:
         """Planner settings for this reader's reads from now on, sent with the next read if the
         connection does not hold them already. Names and values are the caller's constants."""
-        if not all(self._SETTING.fullmatch(word) for pair in settings.items() for word in pair):
-            raise ValueError(f"not a plain setting: {settings!r}")
-        self._wanted.update(settings)
+        self._wanted.update(self._plain(settings))
 
     def settings_changed(self, settings: Mapping[str, str]) -> None:
         """The last read changed these settings itself (`set_config` in its statement)."""
-        self._wanted.update(settings)
+        self._wanted.update(self._plain(settings))
         self._held.update(settings)
 
-    async def fetch(self, statement: ClauseElement, params: dict[str, Any]) -> list[Record]:
-        if self._held != self._wanted:
+    @classmethod
+    def _plain(cls, settings: Mapping[str, str]) -> Mapping[str, str]:
+        # They are written into SQL (`SET name = value`, and the pool's RESET).
+        if not all(cls._SETTING.fullmatch(word) for pair in settings.items() for word in pair):
+            raise ValueError(f"not a plain setting: {settings!r}")
+        return settings
+
+    async def fetch(
+        self, statement: ClauseElement, params: dict[str, Any], any_settings: bool = False
+    ) -> list[Record]:
+        """Run a read under this reader's settings, or, with `any_settings`, under whatever the
+        connection holds (an EXPLAIN, which plans for the values it is given either way)."""
+        if not any_settings and self._held != self._wanted:
             await self._apply(self._wanted)
         sql, arguments = render(statement, self.dialect, params)
         records: list[Record] = await self._guarded(self.driver.fetch(sql, *arguments))
@@ -135,7 +145,10 @@ class Reader:
     async def end(self) -> None:
         """The reads are done: a connection that is not the pool's gets its defaults back."""
         if self._own and self._held and not self.broken:
-            await self._apply({})
+            # If the transaction they were set in failed (a test's), its rollback takes them
+            # back, and the error that failed it is the one to see.
+            with suppress(InFailedSQLTransactionError):
+                await self._apply({})
 
     async def _guarded(self, awaitable: Any) -> Any:
         try:
@@ -150,12 +163,12 @@ Source = AsyncSession | Reader
 
 
 async def fetch_records(
-    source: Source, statement: ClauseElement, params: dict[str, Any]
+    source: Source, statement: ClauseElement, params: dict[str, Any], any_settings: bool = False
 ) -> list[Record]:
     """Run a read on the reader, or on the session's connection, and return its rows as
-    asyncpg Records."""
+    asyncpg Records (`any_settings`: see `Reader.fetch`)."""
     if isinstance(source, Reader):
-        return await source.fetch(statement, params)
+        return await source.fetch(statement, params, any_settings)
     session = source
     if session.new or session.dirty or session.deleted:
         await session.flush()  # a route that just wrote reads its own changes

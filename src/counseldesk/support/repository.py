@@ -559,7 +559,11 @@ def _search_statements(search: _Search, cap: int) -> _SearchStatements:
 
 
 async def _search_mode(
-    source: Source, text: str, lists: bool = True, in_page: bool = False
+    source: Source,
+    text: str,
+    lists: bool = True,
+    in_page: bool = False,
+    then: SearchMode | None = None,
 ) -> tuple[SearchMode, int, list[int] | None]:
     """Collect, walk or list by name word; the planner's estimate of the matches; the ids
     collected, unless `in_page` left the collection to the page's own statement.
@@ -576,7 +580,8 @@ async def _search_mode(
     What a collection found past the cap is remembered for a minute (`_past_the_cap`), so the
     term is not collected again, only to be cut short again: it is walked, or for names alone,
     listed by word. The total shown then is an estimate; it is at least what the capped
-    collection found in one source.
+    collection found in one source. `then` is what a collection just decided (`_past_the_cap`),
+    followed even if what it remembered is gone by now.
     """
     search = _Search.of(text)
     statements = _search_statements(search, SEARCH_COLLECT_CAP)
@@ -586,9 +591,10 @@ async def _search_mode(
     remembered = remembered_estimate(_LARGEST_SOURCE + text) or 0
     names = remembered_estimate(_NAMES + text) or 0  # only ever remembered for one word
     lists = lists and search.word
-    many_names = names > SEARCH_COLLECT_CAP
+    many_names = names > SEARCH_COLLECT_CAP or then is SearchMode.NAME_WORD
     if (
-        estimate > SEARCH_WALK_ABOVE
+        then is SearchMode.WALK
+        or estimate > SEARCH_WALK_ABOVE
         or remembered > SEARCH_COLLECT_CAP
         or (many_names and not lists)
     ):
@@ -602,8 +608,9 @@ async def _search_mode(
     if in_page:  # collected by the page's statement, which tells the sources' sizes
         return SearchMode.COLLECT, estimate, None
     found = (await fetch_records(source, statements.collect, params))[0]
-    if _past_the_cap(text, search, [len(ids) for ids in found]):
-        return await _search_mode(source, text, lists, in_page)  # walked, or listed by word
+    then = _past_the_cap(text, search, [len(ids) for ids in found], lists)
+    if then is not None:  # walked, or listed by word
+        return await _search_mode(source, text, lists, in_page, then)
     return SearchMode.COLLECT, estimate, sorted({ticket_id for ids in found for ticket_id in ids})
 
 
@@ -612,16 +619,21 @@ _LARGEST_SOURCE = "search-largest-source:"
 _NAMES = "search-names:"
 
 
-def _past_the_cap(text: str, search: _Search, sizes: list[int]) -> bool:
-    """Whether a source of the term's collection went past the cap (`sizes`: how many each
-    found, the student name's second), and if so, remember which: names alone, of one word,
-    are listed by word from then on without other filters; anything else is walked."""
+def _past_the_cap(text: str, search: _Search, sizes: list[int], lists: bool) -> SearchMode | None:
+    """How to find the term's tickets if a source of its collection went past the cap
+    (`sizes`: how many each found, the student name's second), remembering which did: names
+    alone, of one word, are listed by word without other filters (`lists`); anything else is
+    walked. None when none did."""
     named, others = sizes[1], max(sizes[:1] + sizes[2:])
     if named > SEARCH_COLLECT_CAP and search.word:
         remember_estimate(_NAMES + text, named)
     if others > SEARCH_COLLECT_CAP or (named > SEARCH_COLLECT_CAP and not search.word):
         remember_estimate(_LARGEST_SOURCE + text, max(sizes))
-    return max(sizes) > SEARCH_COLLECT_CAP
+    if max(sizes) <= SEARCH_COLLECT_CAP:
+        return None
+    if others <= SEARCH_COLLECT_CAP and search.word and lists:
+        return SearchMode.NAME_WORD
+    return SearchMode.WALK
 
 
 def _unread_count(ticket: Any, read: Any) -> ColumnElement[int]:
@@ -1118,8 +1130,11 @@ async def ticket_page(
     page: int = 1,
     limit: int = TICKETS_PER_PAGE,
     cursor: str | None = None,
+    after_cap: SearchMode | None = None,
 ) -> Page[TicketView]:
-    """One page of the inbox, newest activity first (see the module docstring for the plan)."""
+    """One page of the inbox, newest activity first (see the module docstring for the plan).
+    `after_cap`: how a search's page statement said to find its term instead (the page is then
+    asked for again, that way)."""
     fingerprint = filters.fingerprint()
     past_the_end = False  # page=N beyond the last page: no page statement to run
     params = _params(filters, counselor_id)
@@ -1132,7 +1147,7 @@ async def ticket_page(
         # collection or a name's lists): one round trip for the whole page.
         unfiltered = filters == InboxFilters(q=filters.q)
         search, search_estimate, found = await _search_mode(
-            source, filters.q, unfiltered, in_page=unfiltered
+            source, filters.q, unfiltered, in_page=unfiltered, then=after_cap
         )
         if found is not None:
             params["matched"] = found
@@ -1176,11 +1191,11 @@ async def ticket_page(
         found_in_one = await _page_in_one_statement(
             source, filters.q, search, where, page, limit, params
         )
-        if found_in_one is None:  # a source past the cap: walked or listed from now on
+        rows, collected, then = found_in_one
+        if then is not None:  # a source past the cap: walked or listed by word from now on
             return await ticket_page(
-                source, counselor_id, filters, page=page, limit=limit, cursor=cursor
+                source, counselor_id, filters, page=page, limit=limit, cursor=cursor, after_cap=then
             )
-        rows, collected = found_in_one
     elif search is SearchMode.WALK:
         # The page's ids first, from the walk's own statement (planned for the term), then
         # read in one statement that is the same for every term.
@@ -1238,10 +1253,10 @@ async def _page_in_one_statement(
     page: int,
     limit: int,
     params: dict[str, Any],
-) -> tuple[list[Record], int | None] | None:
-    """A search's page without other filters in one statement: the page's rows and, for a
-    collected term, how many tickets it matches; None when a source went past the cap (the
-    page is then wrong, and the term is walked or listed by word from now on)."""
+) -> tuple[list[Record], int | None, SearchMode | None]:
+    """A search's page without other filters in one statement: the page's rows; for a
+    collected term, how many tickets it matches; and when a source went past the cap, how to
+    find the term instead (the page is then wrong; `_past_the_cap`)."""
     terms = _Search.of(text)
     after = where is _Position.AFTER
     params["offset"] = (page - 1) * limit if where is _Position.FROM else 0
@@ -1254,9 +1269,8 @@ async def _page_in_one_statement(
     sizes = list(told["source_sizes"])
     if search is SearchMode.NAME_WORD:
         sizes.insert(1, 0)  # the names are listed, not collected
-    if _past_the_cap(text, terms, sizes):
-        return None
-    return (rows if told["id"] is not None else []), told["matched"]
+    then = _past_the_cap(text, terms, sizes, lists=True)
+    return (rows if told["id"] is not None else []), told["matched"], then
 
 
 def media_url(message_id: int) -> str:
