@@ -931,10 +931,7 @@ def _page_keys(shape: _Shape, position: _Position, limit: int) -> Select[Any]:
     key = tuple_(SupportTicket.last_activity_at, SupportTicket.id)
     keyset: list[ColumnElement[bool]] = []
     if position is not _Position.FIRST:
-        start = tuple_(
-            bindparam("after_at", type_=SupportTicket.last_activity_at.type),
-            bindparam("after_id", type_=BigInteger),
-        )
+        start = _cursor_key()
         keyset.append(key < start if position is _Position.AFTER else key <= start)
     return (
         select(SupportTicket.id)
@@ -1053,12 +1050,16 @@ def _collected_page_statement(search: _Search, cap: int, after: bool, limit: int
 
 
 def _after_cursor(at: Any, ticket_id: Any) -> list[ColumnElement[bool]]:
-    """Keys after a cursor's (`after_at`, `after_id`), in inbox order."""
-    start = tuple_(
+    """Keys after a cursor's, in inbox order."""
+    return [tuple_(at, ticket_id) < _cursor_key()]
+
+
+def _cursor_key() -> ColumnElement[Any]:
+    """A page's start (`after_at`, `after_id`): a cursor's key, or the one `page=N` found."""
+    return tuple_(
         bindparam("after_at", type_=SupportTicket.last_activity_at.type),
         bindparam("after_id", type_=BigInteger),
     )
-    return [tuple_(at, ticket_id) < start]
 
 
 def _told_with_the_page(
