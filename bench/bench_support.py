@@ -61,6 +61,19 @@ done = function(summary, latency, requests)
 end
 """
 
+# A mixed scenario's requests: wrk's threads each go round the list, one path per request.
+ROTATION = r"""
+paths = {%s}
+turn = 0
+request = function()
+  turn = turn %% #paths + 1
+  return wrk.format(nil, paths[turn])
+end
+"""
+
+# The scenarios whose URL is several paths, joined by this (bench_support.scenarios).
+MIXED = " | "
+
 
 @dataclass
 class Result:
@@ -324,6 +337,21 @@ def scenarios(t: dict[str, Any]) -> list[tuple[str, str]]:
             "messages before= near its oldest",
             messages(t["giant_ticket"], before=t["giant_old_message"], limit=50),
         ),
+        # A counselor's day is not one page repeated: the same pool serves plain pages,
+        # searches and chats in turn, and a search leaves planner settings on its connection
+        # that the next plain page must undo (db/records.py). Each request here follows one of
+        # another kind; the figures are per request, averaged over the four.
+        (
+            "mixed: page 1, first name, chat, rare word in turn",
+            MIXED.join(
+                (
+                    tickets(page=1, limit=20),
+                    tickets(q=t["first_name"]),
+                    messages(t["typical_ticket"], page=1, limit=50),
+                    tickets(q=t["unit_code"]),
+                )
+            ),
+        ),
     ]
 
 
@@ -347,6 +375,8 @@ def run_wrk(
         base + url,
     ]
     output = subprocess.run(command, check=True, capture_output=True, text=True).stdout  # noqa: S603
+    if "WRK_JSON " not in output:
+        raise SystemExit(f"wrk printed no summary for {url}: {output[-500:]}")
     line = next(line for line in output.splitlines() if line.startswith("WRK_JSON "))
     data: dict[str, Any] = json.loads(line.removeprefix("WRK_JSON "))
     return data
@@ -369,10 +399,13 @@ def measure_page(
     seconds: int,
 ) -> Result:
     """One page at one concurrency: a warm-up run, then the measured one. `body` is what the
-    page answered (its items and total go into the result)."""
-    run_wrk(wrk, base, url, cookie, connections, warmup, script)
-    before = Snapshot.take()
-    data = run_wrk(wrk, base, url, cookie, connections, seconds, script)
+    page answered (its items and total go into the result). A mixed scenario's `url` is its
+    paths joined by MIXED: wrk is pointed at the first and sends them in turn."""
+    paths = url.split(MIXED)
+    with rotation_script(script, paths) as script:
+        run_wrk(wrk, base, paths[0], cookie, connections, warmup, script)
+        before = Snapshot.take()
+        data = run_wrk(wrk, base, paths[0], cookie, connections, seconds, script)
     cpu = per_request(before, Snapshot.take(), data["requests"])
     return Result(
         name=name,
@@ -393,6 +426,20 @@ def measure_page(
         cpu_web_ms=cpu["web"],
         cpu_postgres_ms=cpu["postgres"],
     )
+
+
+@contextlib.contextmanager
+def rotation_script(script: str, paths: list[str]) -> Iterator[str]:
+    """The wrk script for `paths`: `script` itself for one path; for several, a copy of it
+    that sends them in turn, removed afterwards."""
+    if len(paths) == 1:
+        yield script
+        return
+    quoted = ", ".join(json.dumps(path) for path in paths)  # JSON strings are Lua strings here
+    with tempfile.NamedTemporaryFile("w", suffix=".lua") as handle:
+        handle.write(Path(script).read_text() + ROTATION % quoted)
+        handle.flush()
+        yield handle.name
 
 
 async def seed_inbox(
@@ -689,7 +736,8 @@ def main() -> None:
         for name, url in scenarios(targets):
             if args.only and args.only not in name:
                 continue
-            body = client.get(url).json()  # warm, and what the page holds
+            answers = [client.get(path).json() for path in url.split(MIXED)]  # warm them
+            body = answers[0]  # what the (first) page holds
             for c in connections:
                 result = measure_page(
                     wrk,
