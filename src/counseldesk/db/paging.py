@@ -130,7 +130,11 @@ def _explain(statement: Select[Any]) -> _ExplainJSON:
     return _ExplainJSON(statement)
 
 
-_estimates: dict[str, tuple[float, int]] = {}
+# cache key -> (until when, rows, whether one request is already finding them again)
+_estimates: dict[str, tuple[float, int, bool]] = {}
+# How long the other requests keep an expired number while one finds it again.
+REFRESH_GRACE_SECONDS = 10.0
+_clock = time.monotonic  # replaced by tests that move time on
 
 
 def constant(name: str) -> BindParameter[Any]:
@@ -161,16 +165,33 @@ def remember_estimate(cache_key: str, rows: int) -> None:
     what a capped count found (so that the next request need not count again)."""
     if len(_estimates) > 10_000:  # filters are few; search terms are not
         _estimates.clear()
-    _estimates[cache_key] = (time.monotonic() + ESTIMATE_TTL_SECONDS, rows)
+    _estimates[cache_key] = (_clock() + ESTIMATE_TTL_SECONDS, rows, False)
 
 
 def remembered_estimate(cache_key: str) -> int | None:
     """What `remember_estimate` (or `estimated_rows`) keeps under `cache_key`, if still fresh.
     Only counts that went past a limit are remembered (EXACT_COUNT_LIMIT, or search's
     collection cap), so a remembered number also says that counting again, up to that limit,
-    would only be cut short again."""
+    would only be cut short again.
+
+    Once it has expired, one caller gets None, to find the number again, and the others keep
+    the old one for REFRESH_GRACE_SECONDS meanwhile. Every request for a popular term or filter
+    missing at the same moment would each count again: for a common first name that is ~10 ms
+    of PostgreSQL's time apiece, and sixteen at once took 227 ms, the 32-client benchmark's
+    p99 (docs/benchmarks.md, session 13). If the grace passes and nothing was remembered again
+    (the count no longer went past its limit), the number is dropped."""
     cached = _estimates.get(cache_key)
-    return cached[1] if cached is not None and cached[0] > time.monotonic() else None
+    if cached is None:
+        return None
+    until, rows, finding_again = cached
+    now = _clock()
+    if until > now:
+        return rows
+    if finding_again:
+        del _estimates[cache_key]
+        return None
+    _estimates[cache_key] = (now + REFRESH_GRACE_SECONDS, rows, True)
+    return None
 
 
 def forget_estimates() -> None:
