@@ -248,6 +248,7 @@ async def test_a_counselor_works_a_long_conversation_live(
         ]
     )
     assert "Brian Kiptoo" in delivered[0]["text"]  # replies carry the counselor's name
+    await expect(page.locator("#ticket-status")).to_have_value("replied")
 
     # An internal note: in the timeline, never in the student's chat.
     await page.get_by_role("radio", name="Internal note").check()
@@ -267,6 +268,9 @@ async def test_a_counselor_works_a_long_conversation_live(
     answer = page.locator(".msg-student").filter(has_text="Thursday at 10 works for me")
     await expect(answer).to_be_visible(timeout=10_000)
     await expect(answer).to_be_in_viewport()
+    # The student wrote after the reply: the ticket is worked on again, and the open chat's
+    # status says so without a reload.
+    await expect(page.locator("#ticket-status")).to_have_value("in_progress")
     # On screen and at the bottom: the chat marks it read (the inbox below counts on that).
     async with page.expect_response(
         lambda r: r.url.endswith(f"/tickets/{seeded.ticket_id}/read") and r.status == 204

@@ -139,9 +139,45 @@ async def test_status_changes_show_in_the_timeline_and_a_closed_ticket_reopens(
     )
     assert list(system) == [
         "Taken (by Brian Kiptoo)",
-        "Status: in_progress → resolved; Priority: medium → low (by Brian Kiptoo)",
+        "Status: In progress → Resolved; Priority: Medium → Low (by Brian Kiptoo)",
         "Reopened by the student",
     ]
+
+
+async def test_a_student_message_that_changes_the_status_tells_open_chats(db: Database) -> None:
+    # An open chat's status menu follows ticket events; a student writing after a reply (back
+    # to in progress) or into a resolved ticket (reopened) changes the status too.
+    published: list[Event] = []
+
+    async def sink(events: list[Event]) -> None:
+        published.extend(events)
+
+    db.event_sink = sink
+    async with db.unit_of_work() as session:
+        student = await make_student(session)
+        counselor = await make_counselor(session)
+        ticket, _ = await service.do_open_ticket(
+            session, student, category_id=None, subject="Live status", body="x"
+        )
+        await service.do_reply(session, counselor, ticket, body="Come on Monday?")
+    updates = []
+    for status in (None, TicketStatus.RESOLVED):
+        if status is not None:
+            async with db.unit_of_work() as session:
+                ticket = await service.get_ticket(session, ticket.id)
+                await service.do_update_ticket(session, counselor, ticket, status=status)
+        published.clear()
+        async with db.unit_of_work() as session:
+            ticket = await service.get_ticket(session, ticket.id)
+            await service.do_add_student_message(session, student, ticket, body="Yes, thanks")
+        updates.append([e.data["status"] for e in published if e.type == "ticket.updated"])
+    assert updates == [["in_progress"], ["open"]]
+    # A message that leaves the status as it is sends no ticket event.
+    published.clear()
+    async with db.unit_of_work() as session:
+        ticket = await service.get_ticket(session, ticket.id)
+        await service.do_add_student_message(session, student, ticket, body="One more thing")
+    assert [e.type for e in published] == ["message.created"]
 
 
 async def test_a_student_cannot_reach_another_students_ticket(session: AsyncSession) -> None:

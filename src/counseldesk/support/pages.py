@@ -15,27 +15,13 @@ from counseldesk.staff import service as staff_service
 from counseldesk.staff.api import NOT_LOGGED_IN
 from counseldesk.staff.deps import CurrentStaff, PageCounselor
 from counseldesk.support import service
-from counseldesk.support.models import TicketPriority, TicketStatus
+from counseldesk.support.labels import PRIORITY_LABELS, STATUS_LABELS
 from counseldesk.web.deps import SessionDep, SettingsDep
 from counseldesk.web.schemas import CounselorRefOut
 from counseldesk.web.templating import render
 
 router = APIRouter(include_in_schema=False)
 api_router = APIRouter(prefix="/api/dashboard", tags=["support"])
-
-STATUS_LABELS = {
-    TicketStatus.OPEN: "Open",
-    TicketStatus.IN_PROGRESS: "In progress",
-    TicketStatus.REPLIED: "Replied",
-    TicketStatus.RESOLVED: "Resolved",
-    TicketStatus.CLOSED: "Closed",
-}
-PRIORITY_LABELS = {
-    TicketPriority.LOW: "Low",
-    TicketPriority.MEDIUM: "Medium",
-    TicketPriority.HIGH: "High",
-    TicketPriority.URGENT: "Urgent",
-}
 
 
 @router.get("/support")

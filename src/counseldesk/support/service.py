@@ -22,6 +22,7 @@ from counseldesk.realtime.events import emit
 from counseldesk.staff.models import Counselor
 from counseldesk.students.models import Student
 from counseldesk.support.crisis import find_crisis_wording
+from counseldesk.support.labels import PRIORITY_LABELS, STATUS_LABELS
 from counseldesk.support.models import (
     SenderType,
     SupportCategory,
@@ -198,6 +199,7 @@ async def do_add_student_message(
     if ticket.telegram_user_id != student.telegram_user_id:
         raise NotFound(f"Ticket {ticket.id} does not exist.")
     clean = check_body(body, media=media)
+    status = ticket.status
     if ticket.status in CLOSED_STATES:
         await _system_note(session, ticket, "Reopened by the student")
         ticket.status = TicketStatus.OPEN
@@ -206,7 +208,13 @@ async def do_add_student_message(
         ticket.status = (
             TicketStatus.IN_PROGRESS if ticket.assigned_counselor_id else TicketStatus.OPEN
         )
-    return await _add_student_message(session, student, ticket, clean, media, telegram_message_id)
+    message = await _add_student_message(
+        session, student, ticket, clean, media, telegram_message_id
+    )
+    if ticket.status is not status:
+        # An open chat shows the ticket's status from ticket events, not from its messages.
+        emit(session, "ticket.updated", _ticket_event(ticket))
+    return message
 
 
 async def do_close_by_student(
@@ -354,7 +362,7 @@ async def do_update_ticket(
     """Change status, priority or assignee; each change is written into the timeline."""
     changes: list[str] = []
     if status is not None and status is not ticket.status:
-        changes.append(f"Status: {ticket.status.value} → {status.value}")
+        changes.append(f"Status: {STATUS_LABELS[ticket.status]} → {STATUS_LABELS[status]}")
         ticket.status = status
         ticket.closed_at = datetime.now(UTC) if status in CLOSED_STATES else None
         if status in CLOSED_STATES:
@@ -370,7 +378,9 @@ async def do_update_ticket(
                 ref={"ticket_id": ticket.id},
             )
     if priority is not None and priority is not ticket.priority:
-        changes.append(f"Priority: {ticket.priority.value} → {priority.value}")
+        changes.append(
+            f"Priority: {PRIORITY_LABELS[ticket.priority]} → {PRIORITY_LABELS[priority]}"
+        )
         ticket.priority = priority
     if assignee_id is not _UNSET and assignee_id != ticket.assigned_counselor_id:
         if assignee_id is None:
