@@ -30,6 +30,7 @@ from counseldesk.support.schemas import MessagePage, TicketPage
 from counseldesk.telegram.emulator import EmulatorServer
 from counseldesk.telegram.models import Notification, NotificationStatus
 from counseldesk.web.app import create_app
+from counseldesk.web.openapi import InvalidOut
 from tests import query_plans
 from tests.conftest import log_in, make_settings
 from tests.factories import make_counselor, make_student
@@ -1045,6 +1046,21 @@ async def test_the_openapi_schema_describes_the_support_api(client: httpx.AsyncC
     components = schema["components"]["schemas"]
     for name in ("TicketPage", "TicketSummary", "TicketDetail", "MessagePage", "MessageOut"):
         assert components[name].get("examples"), name
+
+
+async def test_the_schema_describes_both_shapes_a_422_comes_in(
+    counselor_client: httpx.AsyncClient,
+) -> None:
+    # A parameter that fails validation: a list of located errors; a rule no single field
+    # breaks (a damaged cursor): one sentence. A client generated from the schema reads both.
+    schema = (await counselor_client.get("/api/openapi.json")).json()
+    invalid = schema["paths"]["/api/dashboard/support/tickets"]["get"]["responses"]["422"]
+    reference = invalid["content"]["application/json"]["schema"]["$ref"]
+    assert reference == "#/components/schemas/InvalidOut"
+    for params in ({"limit": 101}, {"cursor": "not-a-cursor"}):
+        response = await counselor_client.get(f"{API}/tickets", params=params)
+        assert response.status_code == 422
+        InvalidOut.model_validate(response.json(), strict=True)
 
 
 # --- student media through the server -------------------------------------------------------------
