@@ -82,8 +82,18 @@ async def page(browser: Browser, system: System) -> AsyncIterator[Page]:
     )
     context.set_default_timeout(5_000)
     page = await context.new_page()
+    # What a page loads by itself (its scripts, styles, icon) must exist: a missing one shows
+    # only as an error in the browser's console.
+    missing: list[str] = []
+    page.on(
+        "response",
+        lambda response: missing.append(response.url)
+        if response.status == 404 and response.request.resource_type != "fetch"
+        else None,
+    )
     yield page
     await context.close()
+    assert missing == [], f"the pages asked for files that do not exist: {missing}"
 
 
 @pytest.fixture(scope="session")
