@@ -87,9 +87,11 @@ async def page(browser: Browser, system: System) -> AsyncIterator[Page]:
     missing: list[str] = []
     page.on(
         "response",
-        lambda response: missing.append(response.url)
-        if response.status == 404 and response.request.resource_type != "fetch"
-        else None,
+        lambda response: (
+            missing.append(response.url)
+            if response.status == 404 and response.request.resource_type != "fetch"
+            else None
+        ),
     )
     yield page
     await context.close()
