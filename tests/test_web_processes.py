@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -23,6 +25,27 @@ def _children(pid: int) -> list[int]:
         check=False,
     ).stdout
     return [int(line) for line in out.split()]
+
+
+_LISTEN, _ESTABLISHED = "0A", "01"  # TCP states as /proc/net/tcp writes them
+
+
+def _sockets(state: str, port: int, pids: list[int]) -> list[int]:
+    """For each TCP socket in `state` on local `port` that one of `pids` holds, its pid."""
+    wanted = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            local, status, inode = fields[1], fields[3], fields[9]
+            if status == state and int(local.rsplit(":", 1)[1], 16) == port:
+                wanted.add(f"socket:[{inode}]")
+    held = []
+    for pid in pids:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):  # closed meanwhile
+                if os.readlink(fd) in wanted:
+                    held.append(pid)
+    return held
 
 
 def test_two_processes_share_the_port_and_stop_together(database_url: str, tmp_path: Path) -> None:
@@ -62,6 +85,23 @@ def test_two_processes_share_the_port_and_stop_together(database_url: str, tmp_p
                 response = client.get("/readyz", headers={"Connection": "close"})
                 assert response.status_code == 200
                 assert response.json()["status"] == "ready"
+
+        # Each process listens on its own socket, and a burst of new connections is spread
+        # over both (all sixteen on one would happen once in 30,000 bursts).
+        port = int(url.rsplit(":", 1)[1])
+        children = _children(process.pid)
+        everyone = [process.pid, *children]
+        assert sorted(_sockets(_LISTEN, port, everyone)) == sorted(children)
+        burst = [socket.create_connection(("127.0.0.1", port)) for _ in range(16)]
+        try:
+            deadline = time.monotonic() + 10
+            while len(_sockets(_ESTABLISHED, port, children)) < 16:
+                assert time.monotonic() < deadline, _sockets(_ESTABLISHED, port, children)
+                time.sleep(0.05)
+            assert set(_sockets(_ESTABLISHED, port, children)) == set(children)
+        finally:
+            for connection in burst:
+                connection.close()
 
         children = _children(process.pid)
         process.send_signal(signal.SIGTERM)

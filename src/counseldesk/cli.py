@@ -142,7 +142,7 @@ def web() -> None:
 
     _setup_logging(settings)
     with database_url(settings) as url:
-        sock = bind(settings.host, settings.port)
+        sockets = bind(settings.host, settings.port, settings.web_processes)
 
         def child(listening: socket.socket) -> int:
             _run_loop(
@@ -152,7 +152,7 @@ def web() -> None:
             )
             return 0
 
-        code = run_forked(settings.web_processes, sock, child)
+        code = run_forked(sockets, child)
     if code:
         raise typer.Exit(code)
 
