@@ -38,3 +38,11 @@ class TooManyRequests(CounseldeskError):
     def __init__(self, message: str, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+def storable_text(text: str, what: str) -> str:
+    """`text` unchanged, or InvalidInput if PostgreSQL cannot hold it: a text value cannot
+    contain the NUL character, and sending one fails the whole statement."""
+    if "\x00" in text:
+        raise InvalidInput(f"{what} cannot contain the NUL character (\\u0000).")
+    return text

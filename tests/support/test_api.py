@@ -262,6 +262,14 @@ async def test_invalid_inbox_parameters_are_422_with_the_reason(
     assert message in error["msg"]
 
 
+async def test_a_search_for_text_postgresql_cannot_hold_is_422(
+    counselor_client: httpx.AsyncClient,
+) -> None:
+    response = await counselor_client.get(f"{API}/tickets", params={"q": "land\x00lord"})
+    assert response.status_code == 422, response.text
+    assert "NUL" in response.json()["detail"]
+
+
 async def test_empty_filter_parameters_mean_no_filter(
     counselor_client: httpx.AsyncClient, session: AsyncSession
 ) -> None:
@@ -782,7 +790,13 @@ async def test_a_reply_is_stored_queued_and_moves_the_ticket(
 @pytest.mark.parametrize("path", ["messages", "notes"])
 @pytest.mark.parametrize(
     ("body", "status"),
-    [({"body": ""}, 422), ({"body": "   "}, 422), ({"body": "x" * 4001}, 422), ({}, 422)],
+    [
+        ({"body": ""}, 422),
+        ({"body": "   "}, 422),
+        ({"body": "x" * 4001}, 422),
+        ({}, 422),
+        ({"body": "half\u0000way"}, 422),  # PostgreSQL's text cannot hold it
+    ],
 )
 async def test_an_empty_or_too_long_text_is_refused(
     counselor_client: httpx.AsyncClient,

@@ -97,7 +97,7 @@ from counseldesk.db.records import (
     settings_changed,
     use_settings,
 )
-from counseldesk.errors import InvalidInput, NotFound
+from counseldesk.errors import InvalidInput, NotFound, storable_text
 from counseldesk.staff.models import Counselor
 from counseldesk.students.models import Student
 from counseldesk.support.models import (
@@ -264,7 +264,7 @@ class InboxFilters:
 
 def clean_query(q: str | None) -> str | None:
     """The search text as matched: trimmed, inner whitespace collapsed; None when empty."""
-    text = " ".join((q or "").split())
+    text = storable_text(" ".join((q or "").split()), "q")
     if len(text) > MAX_QUERY_LENGTH:
         raise InvalidInput(f"q has at most {MAX_QUERY_LENGTH} characters.")
     return text or None

@@ -16,7 +16,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from counseldesk.content.service import get_office_settings
-from counseldesk.errors import Conflict, InvalidInput, NotFound
+from counseldesk.errors import Conflict, InvalidInput, NotFound, storable_text
 from counseldesk.i18n import t
 from counseldesk.realtime.events import emit
 from counseldesk.staff.models import Counselor
@@ -55,14 +55,14 @@ class Media:
 
 
 def check_subject(text: str | None) -> str:
-    subject = " ".join((text or "").split())
+    subject = storable_text(" ".join((text or "").split()), "A subject")
     if not 3 <= len(subject) <= MAX_SUBJECT:
         raise InvalidInput(f"A subject has 3 to {MAX_SUBJECT} characters.")
     return subject
 
 
 def check_body(text: str | None, *, media: Media | None = None) -> str:
-    body = (text or "").strip()
+    body = storable_text((text or "").strip(), "A message")
     if not body and media is None:
         raise InvalidInput("A message needs some text.")
     if len(body) > MAX_BODY:
