@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from counseldesk.db import paging, records
 from counseldesk.db.engine import Database
-from counseldesk.db.records import fetch_records, settings_changed, use_settings
+from counseldesk.db.records import fetch_records, use_settings
 from counseldesk.db.urls import to_asyncpg_url
 from tests.conftest import make_settings
 
@@ -145,24 +145,6 @@ async def test_a_reader_or_session_that_wants_no_settings_gets_the_defaults(
         async with db.sessionmaker() as session:
             [(mode, seqscan, same)] = await fetch_records(session, _SHOW, {})
         assert (mode, seqscan, same) == ("auto", "on", pid)
-    finally:
-        await db.dispose()
-
-
-async def test_a_read_that_changes_its_own_settings_is_believed(database_url: str) -> None:
-    db = Database.from_url(database_url, make_settings(db_pool_max=1))
-    kept = {"plan_cache_mode": "force_generic_plan"}
-    try:
-        async with db.reader() as reader:
-            await use_settings(reader, {"plan_cache_mode": "force_custom_plan"})
-            switch = func.set_config("plan_cache_mode", "force_generic_plan", False)
-            await reader.fetch(select(switch), {})
-            settings_changed(reader, kept)
-            [(mode, _, _)] = await reader.fetch(_SHOW, {})
-        assert mode == "force_generic_plan"
-        async with db.sessionmaker() as session:  # the pool knew, and reset it
-            [(mode, _, _)] = await fetch_records(session, _SHOW, {})
-        assert mode == "auto"
     finally:
         await db.dispose()
 

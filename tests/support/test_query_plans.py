@@ -407,7 +407,7 @@ async def test_the_collections_kept_plan_reads_every_source_by_its_index(
     session: AsyncSession, office: Office, term: str
 ) -> None:
     # The collection runs with its kept ("generic") plan, made without the term's values
-    # (support/repository.py, _COLLECT_SETTINGS). That plan must still look each source up
+    # (support/repository.py, _SEARCH_SETTINGS). That plan must still look each source up
     # in its index: a table scan there would read every message for a term that matches none.
     search = repository._Search.of(term)
     statements = repository._search_statements(search, repository.SEARCH_COLLECT_CAP)

@@ -265,16 +265,17 @@ async def test_a_collected_term_finds_each_ticket_once_whatever_the_cap_was_befo
         (10**12, 0),  # collected past the cap, then walked
     ],
 )
-async def test_only_the_walk_is_planned_for_the_term(
+async def test_every_search_statement_keeps_its_plan_and_only_the_walk_has_the_term(
     session: AsyncSession,
     counselor: Counselor,
     monkeypatch: pytest.MonkeyPatch,
     walk_above: int,
     cap: int,
 ) -> None:
-    # The walk is planned for the term (whether to hash a source's matches or probe each ticket
-    # depends on how common the term is). The collection keeps one plan, its index scans, as
-    # does the page that reads the ids either found: the same statements for any term.
+    # The walk must be planned for the term (whether to hash a source's matches or probe each
+    # ticket depends on how common the term is): its SQL holds the term, so the plan it keeps
+    # is that term's. The collection keeps one plan, its index scans, as does the page that
+    # reads the ids either found: the same statements for any term.
     await add_message(session, await make_ticket(session), "my landlord again")
     monkeypatch.setattr(repository, "SEARCH_WALK_ABOVE", walk_above)
     monkeypatch.setattr(repository, "SEARCH_COLLECT_CAP", cap)
@@ -292,21 +293,41 @@ async def test_only_the_walk_is_planned_for_the_term(
         if not sql.startswith("EXPLAIN")  # the estimate: planned for its values in any mode
     ]
     planned = [(sql, g, c) for sql, g, c in planned if g + c]  # run in this test
-    by_ids = "support_tickets.id = ANY"
-    collections = [(g, c) for sql, g, c in planned if "@@" in sql and "EXISTS" not in sql]
-    walks = [(g, c) for sql, g, c in planned if "@@" in sql and "EXISTS" in sql]
-    assert all(custom == 0 for _, custom in collections), collections
-    assert all(generic == 0 for generic, _ in walks), walks
+    assert all(custom == 0 for _, _, custom in planned), planned
+    walks = [sql for sql, _, _ in planned if "@@" in sql and "EXISTS" in sql]
+    assert [sql for sql, _, _ in planned if "'landlord'" in sql] == walks
+    collections = [sql for sql, _, _ in planned if "@@" in sql and "EXISTS" not in sql]
     assert (bool(collections), bool(walks)) == {
         (10**12, 2_000): (True, False),
         (-1, 2_000): (False, True),
         (10**12, 0): (True, True),
     }[(walk_above, cap)]
-    # A walk's page is never planned for the ids it reads, even for the one match of this
-    # term (a collected term's page is read by the collection's own statement).
-    reads_the_ids = [(g, c) for sql, g, c in planned if by_ids in sql and "@@" not in sql]
+    # A walk's page is read by one statement for every term (a collected term's page is read
+    # by the collection's own statement).
+    by_ids = "support_tickets.id = ANY"
+    reads_the_ids = [sql for sql, _, _ in planned if by_ids in sql and "@@" not in sql]
     assert bool(reads_the_ids) == bool(walks), planned
-    assert all(custom == 0 for _, custom in reads_the_ids), reads_the_ids
+
+
+async def test_a_walked_term_is_quoted_whatever_it_holds(
+    session: AsyncSession, counselor: Counselor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The walk has the term written into its SQL: quotes, backslashes, SQL and other scripts
+    # are matched as text, as the bound term of a collection would be.
+    ticket = await make_ticket(session)
+    await add_message(session, ticket, "my landlord's flat; O'Brien said \\ no")
+    monkeypatch.setattr(repository, "SEARCH_WALK_ABOVE", -1)  # walk every term
+    for q, found in (
+        ("landlord's", True),
+        ("O'Brien", True),
+        ("\\", False),
+        ("'); DROP TABLE support_tickets; --", False),
+        ("flat' AND 'x'='x", False),
+        ("Mosés 東京", False),
+    ):
+        assert (await repository._search_mode(session, q))[0] is SearchMode.WALK
+        page = await repository.ticket_page(session, counselor.id, InboxFilters(q=q))
+        assert ([t.id for t in page.items] == [ticket.id]) is found, q
 
 
 async def test_a_term_the_planner_knows_is_common_is_walked_without_counting(

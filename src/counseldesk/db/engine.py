@@ -85,6 +85,10 @@ def _create_engine(url: str, settings: Settings) -> AsyncEngine:
                 # jit_above_cost (docs/benchmarks.md, session 10).
                 "max_parallel_workers_per_gather": "0",
                 "jit": "off",
+                # A search term is written into a walk's SQL as a quoted literal (support/
+                # repository.py, `_Search.in_the_sql`); quoted as the dialect quotes it, a
+                # backslash in it is only a backslash with this on (PostgreSQL's default).
+                "standard_conforming_strings": "on",
             },
         },
     )

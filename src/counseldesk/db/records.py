@@ -109,11 +109,6 @@ class Reader:
         connection does not hold them already. Names and values are the caller's constants."""
         self._wanted.update(self._plain(settings))
 
-    def settings_changed(self, settings: Mapping[str, str]) -> None:
-        """The last read changed these settings itself (`set_config` in its statement)."""
-        self._wanted.update(self._plain(settings))
-        self._held.update(settings)
-
     @classmethod
     def _plain(cls, settings: Mapping[str, str]) -> Mapping[str, str]:
         # They are written into SQL (`SET name = value`, and the pool's RESET).
@@ -200,16 +195,3 @@ async def use_settings(source: Source, settings: Mapping[str, str]) -> None:
     await connection.execute(
         select(*(func.set_config(name, value, True) for name, value in settings.items()))
     )
-
-
-def settings_changed(source: Source, settings: Mapping[str, str]) -> None:
-    """The last read changed these settings itself, with a `set_config` that outlasts it
-    (`lasting_past_the_statement`)."""
-    if isinstance(source, Reader):
-        source.settings_changed(settings)
-
-
-def lasting_past_the_statement(source: Source) -> bool:
-    """Whether a `set_config` in a statement must outlast it (`is_local` false): on a reader,
-    which has no transaction to hold it; in a session's transaction it must not outlive that."""
-    return isinstance(source, Reader)

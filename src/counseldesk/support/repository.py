@@ -93,8 +93,6 @@ from counseldesk.db.paging import (
 from counseldesk.db.records import (
     Source,
     fetch_records,
-    lasting_past_the_statement,
-    settings_changed,
     use_settings,
 )
 from counseldesk.errors import InvalidInput, NotFound, storable_text
@@ -330,10 +328,10 @@ class _Shape:
             conditions.append(SupportTicket.assigned_counselor_id.is_(None))
         if self.search is SearchMode.COLLECT:
             # The ids _search_mode collected, bound as one array: this statement does not depend
-            # on the term, so PostgreSQL keeps one plan for it (see _COLLECT_SETTINGS).
+            # on the term, so PostgreSQL keeps one plan for it (see _SEARCH_SETTINGS).
             conditions.append(SupportTicket.id == any_(_MATCHED))
         elif self.search is SearchMode.WALK:
-            conditions.append(_Search(self.admission).ticket_matches())
+            conditions.append(_Search(self.admission, in_the_sql=True).ticket_matches())
         return tuple(conditions)
 
 
@@ -415,6 +413,8 @@ class _Search:
     admission: bool
     pairs: bool = False  # the text is plain words: names are matched by their word pairs
     word: bool = False  # the text is one plain word: the name-word indexes can list its names
+    # The term written into the SQL instead of bound, for the walk (`ticket_matches`).
+    in_the_sql: bool = False
 
     @classmethod
     def of(cls, text: str) -> _Search:
@@ -437,7 +437,8 @@ class _Search:
 
     @property
     def tsquery(self) -> ColumnElement[Any]:
-        return func.websearch_to_tsquery(_SIMPLE, bindparam("q", type_=String))
+        term = bindparam("q", type_=String, literal_execute=self.in_the_sql)
+        return func.websearch_to_tsquery(_SIMPLE, term)
 
     def subject_matches(self) -> ColumnElement[bool]:
         return func.to_tsvector(_SIMPLE, SupportTicket.subject).bool_op("@@")(self.tsquery)
@@ -451,9 +452,14 @@ class _Search:
         return func.to_tsvector(_SIMPLE, SupportTicket.student_name).bool_op("@@")(self.tsquery)
 
     def admission_matches(self, student: Any) -> ColumnElement[bool]:
+        inline = self.in_the_sql
         return and_(
-            student.admission_no.op("~>=~")(bindparam("admission_from", type_=String)),
-            student.admission_no.op("~<~")(bindparam("admission_to", type_=String)),
+            student.admission_no.op("~>=~")(
+                bindparam("admission_from", type_=String, literal_execute=inline)
+            ),
+            student.admission_no.op("~<~")(
+                bindparam("admission_to", type_=String, literal_execute=inline)
+            ),
         )
 
     def body_matches(self) -> ColumnElement[bool]:
@@ -495,7 +501,8 @@ class _Search:
     def ticket_matches(self) -> ColumnElement[bool]:
         """The same test for one ticket at a time, for walking the inbox. OR keeps these
         subqueries as subplans, so the planner picks per source between a hash of its matches
-        (a rare term) and a probe per ticket (a common one)."""
+        (a rare term) and a probe per ticket (a common one). That choice depends on the term,
+        so a statement with this test is built `in_the_sql` (see _SEARCH_SETTINGS)."""
         # The stored vectors (migration 0007), not to_tsvector per ticket walked: the same
         # configuration and text as the indexes the collection reads, ~10x cheaper to test.
         tests: list[ColumnElement[bool]] = [
@@ -528,16 +535,18 @@ class _Search:
 # whose plan looked so much cheaper than the kept one (0.7 ms for an admission number's one
 # ticket, against a 0.05 ms run).
 #
-# Walked: the walk's statement is planned for the term, since how each source is best tested
-# (a hash of its matches or a probe per ticket) depends on how common the term is; as it runs
-# it switches back to kept plans for the page (`_walk_statement`).
+# Walked: the walk's statement must be planned for the term, since how each source is best
+# tested (a hash of its matches or a probe per ticket) depends on how common the term is. A
+# plan kept without the term hashes every match: for "landlord", 529,074 messages, 17.9 s. So
+# the walk's statement has the term written into its SQL (`_Search.in_the_sql`, quoted by the
+# dialect as any literal): its kept plan is the one for that term, made once per connection
+# and term and reused, where planning it for the term on every request cost 0.2-1.8 ms and a
+# round trip to switch plan_cache_mode and back (docs/benchmarks.md, session 13). Only the
+# walk's ids are term-specific; the page that reads them is the collected one's.
 #
 # Parallel workers are off for every connection of the app (db/engine.py): the planner's
 # guesses for a search are large enough to start them, at ~40 ms, more than the query.
-_KEPT_PLANS = "force_generic_plan"
-_PLANS_FOR_THE_TERM = "force_custom_plan"
-_COLLECT_SETTINGS = {"plan_cache_mode": _KEPT_PLANS}
-_WALK_SETTINGS = {"plan_cache_mode": _PLANS_FOR_THE_TERM}
+_SEARCH_SETTINGS = {"plan_cache_mode": "force_generic_plan"}
 
 
 @dataclass(frozen=True)
@@ -598,9 +607,9 @@ async def _search_mode(
         or remembered > SEARCH_COLLECT_CAP
         or (many_names and not lists)
     ):
-        await use_settings(source, _WALK_SETTINGS)
+        await use_settings(source, _SEARCH_SETTINGS)
         return SearchMode.WALK, max(estimate, remembered, names), None
-    await use_settings(source, _COLLECT_SETTINGS)
+    await use_settings(source, _SEARCH_SETTINGS)
     if many_names:
         # Listed by word. The other sources are collected in the page's own statement, which
         # also tells whether one of them went past the cap (`_name_word_page_statement`).
@@ -948,15 +957,13 @@ _BY_IDS = _Shape(
 
 
 @lru_cache(maxsize=64)
-def _walk_statement(shape: _Shape, position: _Position, limit: int, lasting: bool) -> Select[Any]:
-    """A walked search's page ids, in a statement of its own: only it depends on the term, so
-    only it is planned for the term (~0.2 ms on the benchmark data, against 0.9-1.3 ms for the
-    whole page with its joins). It also switches back to kept plans as it runs, so the page that
-    reads the ids (`_BY_IDS`) keeps its plan, in no extra round trip; the switch outlasts the
-    statement when `lasting` (a reader's connection, records.py)."""
+def _walk_statement(shape: _Shape, position: _Position, limit: int) -> Select[Any]:
+    """A walked search's page ids, in a statement of its own: only it has the term in its SQL
+    (`_Search.in_the_sql`), so each term's own plan is made for it alone (~0.2 ms on the
+    benchmark data, against 0.9-1.3 ms for the whole page with its joins), and the page that
+    reads the ids (`_BY_IDS`) is one statement for every term."""
     ids = func.array(_page_keys(shape, position, limit).scalar_subquery(), type_=ARRAY(BigInteger))
-    kept_plans = func.set_config("plan_cache_mode", _KEPT_PLANS, not lasting)
-    return select(ids, kept_plans)
+    return select(ids)
 
 
 @lru_cache(maxsize=64)
@@ -1200,9 +1207,7 @@ async def ticket_page(
     elif search is SearchMode.WALK:
         # The page's ids first, from the walk's own statement (planned for the term), then
         # read in one statement that is the same for every term.
-        walk = _walk_statement(shape, where, limit, lasting_past_the_statement(source))
-        [(page_ids, _)] = await fetch_records(source, walk, params)
-        settings_changed(source, _COLLECT_SETTINGS)
+        [(page_ids,)] = await fetch_records(source, _walk_statement(shape, where, limit), params)
         page_of = _page_statement(_BY_IDS, _Position.FIRST, limit, False)
         by_ids = {"me": counselor_id, "matched": page_ids}
         rows = await fetch_records(source, page_of, by_ids) if page_ids else []
