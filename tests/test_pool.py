@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import time
 
 import pytest
 from sqlalchemy import text
@@ -11,7 +13,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.util import greenlet_spawn
 from sqlalchemy.util.queue import Empty
 
-from counseldesk.db.engine import create_engine
+from counseldesk.db.engine import _REPLACE_AFTER, Database, create_engine
 from counseldesk.db.pool import FairAsyncQueuePool, FairQueue
 from counseldesk.db.urls import to_asyncpg_url
 from tests.conftest import make_settings
@@ -141,3 +143,30 @@ async def test_the_application_engine_neither_starts_workers_nor_compiles(
             assert tuple((await conn.execute(settings)).one()) == ("0", "off")
     finally:
         await engine.dispose()
+
+
+async def test_connections_are_replaced_each_at_an_age_of_its_own(database_url: str) -> None:
+    # Connections opened together must not all be replaced together (db/engine.py): each is
+    # given an age between three quarters of the maximum and all of it, and replaced at the
+    # first checkout after it, by a reader or a session alike.
+    max_age = 0.4
+    settings = make_settings(db_pool_max=8, db_connection_max_age=max_age)
+    db = Database.from_url(database_url, settings)
+    backend = text("SELECT pg_backend_pid()")
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            connections = [await stack.enter_async_context(db.engine.connect()) for _ in range(8)]
+            opened = [await conn.scalar(backend) for conn in connections]
+            records = [(await conn.get_raw_connection())._connection_record for conn in connections]
+            ages = [record.info[_REPLACE_AFTER] - time.monotonic() for record in records]
+        assert len(set(opened)) == 8
+        assert all(0.75 * max_age - 0.1 < age <= max_age for age in ages), ages
+        assert len({round(age, 4) for age in ages}) == 8  # each its own
+        await asyncio.sleep(max_age + 0.05)
+        async with db.reader() as reader:
+            [(pid,)] = await reader.fetch(backend, {})
+        async with db.sessionmaker() as session:
+            assert await session.scalar(backend) not in opened
+        assert pid not in opened
+    finally:
+        await db.dispose()

@@ -41,9 +41,12 @@ class Settings(BaseSettings):
         description="Most connections the pool opens; it keeps those it opened for reuse.",
     )
     db_connection_max_age: float = Field(
-        default=300.0,
+        default=1800.0,
         gt=0,
-        description="Seconds after which a pooled connection is replaced on its next checkout.",
+        description=(
+            "Seconds after which a pooled connection is replaced on its next checkout; each"
+            " connection gets an age between three quarters of this and all of it."
+        ),
     )
     db_connect_timeout: float = Field(
         default=2.0, gt=0, description="Seconds to wait while opening a new database connection."
