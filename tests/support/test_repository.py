@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -138,6 +139,21 @@ async def test_a_filter_known_to_be_large_is_not_counted_again_while_its_estimat
     async with query_plans.captured(engine) as sent:
         await repository.ticket_page(session, counselor.id, InboxFilters(), limit=2)
     assert "bounded_total" in sent[0][0]
+
+    # Once it expires, the request that counts again also remembers the estimate again, fresh
+    # for another minute: the others meanwhile kept the old one, and nobody counts after them.
+    now = time.monotonic()
+    monkeypatch.setattr(paging, "_clock", lambda: now + paging.ESTIMATE_TTL_SECONDS + 1)
+    async with query_plans.captured(engine) as sent:
+        await repository.ticket_page(session, counselor.id, InboxFilters(), limit=2)
+    assert "bounded_total" in sent[0][0]
+    monkeypatch.setattr(paging, "_clock", lambda: now + paging.ESTIMATE_TTL_SECONDS + 30)
+    async with query_plans.captured(engine) as sent:
+        after_the_grace = await repository.ticket_page(
+            session, counselor.id, InboxFilters(), limit=2
+        )
+    assert after_the_grace.total_is_estimate is True
+    assert "bounded_total" not in sent[0][0]
 
 
 async def test_an_empty_page_still_knows_the_total(

@@ -62,10 +62,11 @@ from counseldesk.db.paging import (
     constant,
     decode_cursor,
     encode_cursor,
-    estimated_rows,
     execute_rows,
     find_page_start,
     literal_int,
+    planner_rows,
+    remember_estimate,
     remembered_estimate,
 )
 from counseldesk.db.records import fetch_records
@@ -454,7 +455,9 @@ async def appointment_page(
         if counted <= EXACT_COUNT_LIMIT:
             total, estimated = int(counted), False
         else:
-            estimate = await estimated_rows(session, estimate_key, everything, params)
+            # Nothing was remembered under the key (`known_large`): found again here.
+            estimate = await planner_rows(session, everything, params)
+            remember_estimate(estimate_key, estimate)
             total, estimated = max(estimate, int(counted)), True
     next_cursor = None
     if has_next and items:

@@ -150,14 +150,22 @@ async def estimated_rows(
     remembered = remembered_estimate(cache_key)
     if remembered is not None:
         return remembered
+    rows = await planner_rows(source, statement, params)
+    remember_estimate(cache_key, rows)
+    return rows
+
+
+async def planner_rows(source: Source, statement: Select[Any], params: dict[str, Any]) -> int:
+    """The planner's row estimate for `statement`, not remembered: for a caller that has just
+    found nothing under its key (`remembered_estimate`) and remembers what it decides itself.
+    Asking `estimated_rows` instead would look again, and in the grace after an expiry get the
+    old number back, so that nothing is ever found again."""
     # EXPLAIN plans for the values it is given whatever plan_cache_mode says: a reader need not
     # change its connection's settings for it, only to change them back for the next read.
     explained = await fetch_records(source, _explain(statement), params, any_settings=True)
     plan = explained[0][0]
     # asyncpg hands back json text, unless a JSON codec is installed on the connection.
-    rows = int((json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"]["Plan Rows"])
-    remember_estimate(cache_key, rows)
-    return rows
+    return int((json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"]["Plan Rows"])
 
 
 def remember_estimate(cache_key: str, rows: int) -> None:

@@ -87,6 +87,7 @@ from counseldesk.db.paging import (
     estimated_rows,
     find_page_start,
     literal_int,
+    planner_rows,
     remember_estimate,
     remembered_estimate,
 )
@@ -1232,7 +1233,9 @@ async def ticket_page(
         if counted <= EXACT_COUNT_LIMIT:
             total, estimated = counted, False
         else:
-            estimate = await estimated_rows(source, estimate_key, everything, params)
+            # Nothing was remembered under the key (`known_large`): found again here.
+            estimate = await planner_rows(source, everything, params)
+            remember_estimate(estimate_key, estimate)
             total, estimated = max(estimate, counted), True
     next_cursor = None
     if has_next and items:
