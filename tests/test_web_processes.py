@@ -13,6 +13,9 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
+
+from counseldesk.web import prefork
 
 LISTENING = re.compile(r"web: 2 processes on \('([\d.]+)', (\d+)\)")
 
@@ -115,3 +118,18 @@ def test_two_processes_share_the_port_and_stop_together(database_url: str, tmp_p
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_a_port_another_server_listens_on_is_refused() -> None:
+    # Each process's socket joins the port with SO_REUSEPORT, which would also join another
+    # server's: that port is refused instead, as a plain bind would be.
+    with socket.create_server(("127.0.0.1", 0), reuse_port=True) as other:
+        port = other.getsockname()[1]
+        with pytest.raises(OSError, match="in use"):
+            prefork.bind("127.0.0.1", port, 2)
+    sockets = prefork.bind("127.0.0.1", 0, 2)
+    try:
+        assert len({sock.getsockname() for sock in sockets}) == 1
+    finally:
+        for sock in sockets:
+            sock.close()

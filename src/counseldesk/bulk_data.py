@@ -436,10 +436,10 @@ NOTES = [
     "Student missed the booked session.",
 ]
 SYSTEM_EVENTS = [
-    "Status: open → in_progress",
-    "Priority: medium → high",
+    "Status: Open → In progress",
+    "Priority: Medium → High",
     "Taken",
-    "Status: replied → in_progress",
+    "Status: Replied → In progress",
     "Reopened by the student",
 ]
 

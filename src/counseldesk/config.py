@@ -42,7 +42,7 @@ class Settings(BaseSettings):
     )
     db_connection_max_age: float = Field(
         default=1800.0,
-        gt=0,
+        ge=1,
         description=(
             "Seconds after which a pooled connection is replaced on its next checkout; each"
             " connection gets an age between three quarters of this and all of it."

@@ -42,7 +42,12 @@ class TooManyRequests(CounseldeskError):
 
 def storable_text(text: str, what: str) -> str:
     """`text` unchanged, or InvalidInput if PostgreSQL cannot hold it: a text value cannot
-    contain the NUL character, and sending one fails the whole statement."""
+    contain the NUL character, nor half of a UTF-16 pair (JSON's "\\ud800" alone), and sending
+    either fails the whole statement."""
     if "\x00" in text:
         raise InvalidInput(f"{what} cannot contain the NUL character (\\u0000).")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput(f"{what} contains a character that is not valid Unicode.") from None
     return text

@@ -75,6 +75,10 @@ async def browser(chromium_path: str) -> AsyncIterator[Browser]:
         await browser.close()
 
 
+# What a page loads by itself; the API's answers (some 404 on purpose) are the tests' business.
+_LOADED_BY_THE_PAGE = {"script", "stylesheet", "image", "font"}
+
+
 @pytest.fixture
 async def page(browser: Browser, system: System) -> AsyncIterator[Page]:
     context: BrowserContext = await browser.new_context(
@@ -89,7 +93,7 @@ async def page(browser: Browser, system: System) -> AsyncIterator[Page]:
         "response",
         lambda response: (
             missing.append(response.url)
-            if response.status == 404 and response.request.resource_type != "fetch"
+            if response.status == 404 and response.request.resource_type in _LOADED_BY_THE_PAGE
             else None
         ),
     )

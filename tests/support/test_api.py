@@ -725,7 +725,7 @@ async def test_each_message_shows_sender_media_and_delivery(
         session, ticket, "old reply", sender=SenderType.COUNSELOR, counselor=counselor
     )
     system = await add_message(
-        session, ticket, "Status: open → closed", sender=SenderType.SYSTEM, is_internal=True
+        session, ticket, "Status: Open → Closed", sender=SenderType.SYSTEM, is_internal=True
     )
 
     items = {m["id"]: m for m in (await _messages(counselor_client, ticket.id))["items"]}
@@ -808,6 +808,24 @@ async def test_an_empty_or_too_long_text_is_refused(
     ticket = await make_ticket(session)
     response = await counselor_client.post(f"{API}/tickets/{ticket.id}/{path}", json=body)
     assert response.status_code == status
+    assert (
+        await session.scalar(select(SupportMessage.id).where(SupportMessage.ticket_id == ticket.id))
+        is None
+    )
+
+
+async def test_half_a_utf16_pair_is_refused(
+    counselor_client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    # Valid JSON, but not text PostgreSQL can hold: refused with a reason, nothing stored.
+    ticket = await make_ticket(session)
+    response = await counselor_client.post(
+        f"{API}/tickets/{ticket.id}/messages",
+        content=b'{"body": "half\\ud800way"}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 422, response.text
+    assert "unicode" in str(response.json()["detail"])
     assert (
         await session.scalar(select(SupportMessage.id).where(SupportMessage.ticket_id == ticket.id))
         is None

@@ -331,7 +331,7 @@ async def test_a_walked_term_is_quoted_whatever_it_holds(
     # The walk has the term written into its SQL: quotes, backslashes, SQL and other scripts
     # are matched as text, as the bound term of a collection would be.
     ticket = await make_ticket(session)
-    await add_message(session, ticket, "my landlord's flat; O'Brien said \\ no")
+    await add_message(session, ticket, "my landlord's flat; O'Brien said \\ no to Mosés")
     monkeypatch.setattr(repository, "SEARCH_WALK_ABOVE", -1)  # walk every term
     for q, found in (
         ("landlord's", True),
@@ -339,6 +339,7 @@ async def test_a_walked_term_is_quoted_whatever_it_holds(
         ("\\", False),
         ("'); DROP TABLE support_tickets; --", False),
         ("flat' AND 'x'='x", False),
+        ("Mosés", True),
         ("Mosés 東京", False),
     ):
         assert (await repository._search_mode(session, q))[0] is SearchMode.WALK

@@ -144,6 +144,14 @@ async def test_status_changes_show_in_the_timeline_and_a_closed_ticket_reopens(
     ]
 
 
+@pytest.mark.parametrize("text", ["half\x00way", "half\ud800way"])
+def test_text_postgresql_cannot_hold_is_refused_with_a_reason(text: str) -> None:
+    # From any door (the bot, the API): a NUL, or half of a UTF-16 pair, fails a statement.
+    for check in (service.check_body, service.check_subject):
+        with pytest.raises(InvalidInput):
+            check(text)
+
+
 async def test_a_student_message_that_changes_the_status_tells_open_chats(db: Database) -> None:
     # An open chat's status menu follows ticket events; a student writing after a reply (back
     # to in progress) or into a resolved ticket (reopened) changes the status too.

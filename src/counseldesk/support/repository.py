@@ -596,6 +596,7 @@ async def _search_mode(
     search = _Search.of(text)
     statements = _search_statements(search, SEARCH_COLLECT_CAP)
     params = _Search.params(text)
+    await use_settings(source, _SEARCH_SETTINGS)  # for every way; sent with the next read
     # EXPLAIN plans for the term's own values whatever plan_cache_mode says.
     estimate = await estimated_rows(source, "search:" + text, statements.estimate, params)
     remembered = remembered_estimate(_LARGEST_SOURCE + text) or 0
@@ -608,9 +609,7 @@ async def _search_mode(
         or remembered > SEARCH_COLLECT_CAP
         or (many_names and not lists)
     ):
-        await use_settings(source, _SEARCH_SETTINGS)
         return SearchMode.WALK, max(estimate, remembered, names), None
-    await use_settings(source, _SEARCH_SETTINGS)
     if many_names:
         # Listed by word. The other sources are collected in the page's own statement, which
         # also tells whether one of them went past the cap (`_name_word_page_statement`).

@@ -30,6 +30,10 @@ def bind(host: str, port: int, processes: int) -> list[socket.socket]:
     spread 32/0, 13/19, 32/0 and 19/13 over two processes in four runs (docs/benchmarks.md,
     session 13)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # SO_REUSEPORT would also let this join a port another server (another copy, an old
+    # version) already listens on, and split its traffic: a plain bind first fails there.
+    with socket.create_server((host, port), family=family) as probe:
+        port = probe.getsockname()[1]
     sockets: list[socket.socket] = []
     try:
         for _ in range(processes):
