@@ -116,6 +116,11 @@ def test_two_processes_share_the_port_and_stop_together(database_url: str, tmp_p
             )
     finally:
         if process.poll() is None:
+            # A failed test must not leave the web processes serving: SIGKILL to the parent
+            # alone would orphan them.
+            for child in _children(process.pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(child, signal.SIGKILL)
             process.kill()
             process.wait()
 
