@@ -7,6 +7,7 @@ import base64
 import json
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -345,6 +346,54 @@ async def test_a_walked_term_is_quoted_whatever_it_holds(
         assert (await repository._search_mode(session, q))[0] is SearchMode.WALK
         page = await repository.ticket_page(session, counselor.id, InboxFilters(q=q))
         assert ([t.id for t in page.items] == [ticket.id]) is found, q
+
+
+async def test_a_walked_prefix_of_many_students_looks_up_each_tickets_student(
+    engine: AsyncEngine,
+    session: AsyncSession,
+    counselor: Counselor,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The same pages either way; only how the walk tests the admission number differs: a
+    # lookup of each walked ticket's student for a common prefix, a test PostgreSQL may hash
+    # (all students with the prefix) otherwise.
+    matching = []
+    for n in range(3):
+        student = await make_student(session, admission_no=f"QQ/{n}/2020")
+        matching.append((await make_ticket(session, student=student)).id)
+    await make_ticket(session, student=await make_student(session, admission_no="QR/1/2020"))
+    monkeypatch.setattr(repository, "SEARCH_WALK_ABOVE", -1)  # walk every term
+    pages = {}
+    for many in (False, True):
+        monkeypatch.setattr(repository, "_many_students", _answer(many))
+        async with query_plans.captured(engine) as sent:
+            page = await repository.ticket_page(session, counselor.id, InboxFilters(q="qq"))
+        pages[many] = [t.id for t in page.items]
+        [walk] = [
+            sql for sql, _ in sent if sql.startswith("SELECT array((SELECT support_tickets.id")
+        ]
+        assert ("LIMIT 1" in walk) is many, walk
+    assert pages[True] == pages[False] == list(reversed(matching))
+
+
+def _answer(value: bool) -> Any:
+    async def answer(_source: Any, _text: str) -> bool:
+        return value
+
+    return answer
+
+
+async def test_which_prefixes_are_many_students(
+    session: AsyncSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # By the planner's estimate of the students with the prefix, against the collection cap;
+    # text that cannot be an admission number is none.
+    monkeypatch.setattr(repository, "SEARCH_COLLECT_CAP", -1)
+    assert await repository._many_students(session, "LW") is True
+    assert await repository._many_students(session, "two words") is False
+    monkeypatch.setattr(repository, "SEARCH_COLLECT_CAP", 10**9)
+    paging.forget_estimates()
+    assert await repository._many_students(session, "LW") is False
 
 
 async def test_a_term_the_planner_knows_is_common_is_walked_without_counting(
