@@ -377,7 +377,7 @@ async def test_a_walked_prefix_of_many_students_looks_up_each_tickets_student(
 
 
 def _answer(value: bool) -> Any:
-    async def answer(_source: Any, _text: str) -> bool:
+    async def answer(_source: Any, _text: str, _params: Any) -> bool:
         return value
 
     return answer
@@ -389,11 +389,12 @@ async def test_which_prefixes_are_many_students(
     # By the planner's estimate of the students with the prefix, against the collection cap;
     # text that cannot be an admission number is none.
     monkeypatch.setattr(repository, "SEARCH_COLLECT_CAP", -1)
-    assert await repository._many_students(session, "LW") is True
-    assert await repository._many_students(session, "two words") is False
+    prefix = repository._Search.params("LW")
+    assert await repository._many_students(session, "LW", prefix) is True
+    assert await repository._many_students(session, "two words", {"q": "two words"}) is False
     monkeypatch.setattr(repository, "SEARCH_COLLECT_CAP", 10**9)
     paging.forget_estimates()
-    assert await repository._many_students(session, "LW") is False
+    assert await repository._many_students(session, "LW", prefix) is False
 
 
 async def test_a_term_the_planner_knows_is_common_is_walked_without_counting(

@@ -185,7 +185,7 @@ def remembered_estimate(cache_key: str) -> int | None:
     Once it has expired, one caller gets None, to find the number again, and the others keep
     the old one for REFRESH_GRACE_SECONDS meanwhile. Every request for a popular term or filter
     missing at the same moment would each count again: for a common first name that is ~10 ms
-    of PostgreSQL's time apiece, and sixteen at once took 227 ms, the 32-client benchmark's
+    of PostgreSQL's time apiece, and sixteen at once took 130 ms, the 32-client benchmark's
     p99 (docs/benchmarks.md, session 13). If the grace passes and nothing was remembered again
     (the count no longer went past its limit), the number is dropped."""
     cached = _estimates.get(cache_key)

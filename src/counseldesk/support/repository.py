@@ -91,11 +91,7 @@ from counseldesk.db.paging import (
     remember_estimate,
     remembered_estimate,
 )
-from counseldesk.db.records import (
-    Source,
-    fetch_records,
-    use_settings,
-)
+from counseldesk.db.records import Source, fetch_records, use_settings
 from counseldesk.errors import InvalidInput, NotFound, storable_text
 from counseldesk.staff.models import Counselor
 from counseldesk.students.models import Student
@@ -578,14 +574,14 @@ _PREFIX_STUDENTS = select(Student.id).where(_Search(admission=True).admission_ma
 _MANY_STUDENTS = "search-students:"
 
 
-async def _many_students(source: Source, text: str) -> bool:
+async def _many_students(source: Source, text: str, params: dict[str, Any]) -> bool:
     """Whether a walked text is an admission-number prefix of more students than the collection
     cap, by the planner's estimate (remembered for a minute): those are tested per walked
     ticket (`_Search.many_students`). A rarer prefix, or none (any one word is tried as one),
-    keeps the test PostgreSQL may hash, which is cheaper when the walk is long."""
+    keeps the test PostgreSQL may hash, which is cheaper when the walk is long. `params`: the
+    page's, which hold the prefix's bounds (`_Search.params`)."""
     if _admission_range(text) is None:
         return False
-    params = _Search.params(text)
     students = await estimated_rows(source, _MANY_STUDENTS + text, _PREFIX_STUDENTS, params)
     return students > SEARCH_COLLECT_CAP
 
@@ -1192,7 +1188,9 @@ async def ticket_page(
         if found is not None:
             params["matched"] = found
     in_one = search in (SearchMode.COLLECT, SearchMode.NAME_WORD) and found is None
-    many_students = search is SearchMode.WALK and await _many_students(source, filters.q or "")
+    many_students = search is SearchMode.WALK and await _many_students(
+        source, filters.q or "", params
+    )
     shape = _Shape.of(filters, search, many_students)
     viewer = counselor_id if filters.assigned is Assigned.MINE else ""
     estimate_key = f"tickets:{fingerprint}:{viewer}"
