@@ -28,6 +28,17 @@ async def _notifications(session: AsyncSession, telegram_user_id: int) -> list[N
     return list(rows.all())
 
 
+def _published_events(db: Database) -> list[Event]:
+    """The live events `db`'s units of work publish from now on, as they are published."""
+    published: list[Event] = []
+
+    async def sink(events: list[Event]) -> None:
+        published.extend(events)
+
+    db.event_sink = sink
+    return published
+
+
 async def test_opening_a_ticket_stores_the_first_message_and_inbox_columns(
     session: AsyncSession,
 ) -> None:
@@ -155,12 +166,7 @@ def test_text_postgresql_cannot_hold_is_refused_with_a_reason(text: str) -> None
 async def test_a_student_message_that_changes_the_status_tells_open_chats(db: Database) -> None:
     # An open chat's status menu follows ticket events; a student writing after a reply (back
     # to in progress) or into a resolved ticket (reopened) changes the status too.
-    published: list[Event] = []
-
-    async def sink(events: list[Event]) -> None:
-        published.extend(events)
-
-    db.event_sink = sink
+    published = _published_events(db)
     async with db.unit_of_work() as session:
         student = await make_student(session)
         counselor = await make_counselor(session)
@@ -201,12 +207,7 @@ async def test_a_student_cannot_reach_another_students_ticket(session: AsyncSess
 
 
 async def test_live_events_are_published_after_commit_and_dropped_on_rollback(db: Database) -> None:
-    published: list[Event] = []
-
-    async def sink(events: list[Event]) -> None:
-        published.extend(events)
-
-    db.event_sink = sink
+    published = _published_events(db)
     async with db.unit_of_work() as session:
         student = await make_student(session)
         await service.do_open_ticket(session, student, category_id=None, subject="Live", body="x")
